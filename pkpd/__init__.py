@@ -1,0 +1,20 @@
+"""pkpd: PK/PD modelling of therapeutic antibodies.
+
+Everything a user needs is importable from here; modules starting with ``_`` are private.
+"""
+
+__version__ = "0.1.0"
+
+from ._dosing import Amount, Course, Dose, Regimen, WeightBands
+from ._errors import PkpdError, SolverError
+from ._model import Model, Parameter, load_model
+from ._nonmem import read_nonmem, write_nonmem
+from ._population import Population, sample_population, typical_population
+from ._regimen_text import RegimenSyntaxError, parse_regimen
+from ._simulate import simulate
+
+__all__ = [
+    "Amount", "Course", "Dose", "Model", "Parameter", "PkpdError", "Population", "Regimen",
+    "RegimenSyntaxError", "SolverError", "WeightBands", "load_model", "parse_regimen",
+    "read_nonmem", "sample_population", "simulate", "typical_population", "write_nonmem",
+]

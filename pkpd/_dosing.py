@@ -1,0 +1,438 @@
+"""Doses and regimens: small frozen value objects that read like a prescription.
+
+Conventions (written down once, used everywhere):
+
+* Time is in **days** inside every object here; weeks are accepted by the text form
+  (:func:`pkpd.parse_regimen`) and remembered only as the preferred display unit.
+* Amounts are in **mg**, or **mg/kg** scaled by the patient's body weight.
+* Routes: ``"sc"`` is a bolus into the absorption depot (it meets the model's ``F``
+  and ``tlag``); ``"iv"`` is a bolus into the central compartment; ``"infusion"`` is a
+  zero-order input into the central compartment with either a ``rate`` (mg/day) or a
+  ``duration`` (days), never both.  Intravenous doses have bioavailability 1 and no lag,
+  so there is no ambiguity about whether F scales an infusion's rate or duration.
+* A bolus given at time *t* is already in the body at *t* (output is right-continuous).
+* ``until`` bounds of repeats are **closed**: "every 12 weeks until week 52" includes
+  a dose at week 52 when the repeat lands on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ._errors import PkpdError
+
+ROUTES = ("sc", "iv", "infusion")
+AMOUNT_UNITS = ("mg", "mg/kg")
+DISPLAY_UNITS = ("week", "day")
+DAYS_PER = {"week": 7.0, "day": 1.0}
+# Repeats that land within this many days of an `until` bound count as on it (floating
+# point in 'every 1.5 weeks' arithmetic); far below any dosing precision.
+_UNTIL_SLACK_DAYS = 1e-9
+
+
+def _check_number(what: str, value, *, allow_zero: bool = True, hint: str = "") -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise PkpdError(f"{what} must be a number, got {value!r}.{hint}") from None
+    if not math.isfinite(x):
+        raise PkpdError(f"{what} must be finite, got {value!r}.{hint}")
+    if x < 0 or (x == 0 and not allow_zero):
+        allowed = ">= 0" if allow_zero else "> 0"
+        raise PkpdError(f"{what} must be {allowed}, got {value!r}.{hint}")
+    return x
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A dose amount: ``value`` in ``unit`` ("mg", or "mg/kg" scaled by body weight)."""
+
+    value: float
+    unit: str = "mg"
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "value",
+            _check_number("Dose amount", self.value,
+                          hint=" Doses are amounts in mg or mg/kg; use 'placebo' for no drug."))
+        if self.unit not in AMOUNT_UNITS:
+            raise PkpdError(f"Unknown amount unit {self.unit!r}; allowed: {list(AMOUNT_UNITS)}.")
+
+    @property
+    def depends_on_weight(self) -> bool:
+        return self.unit == "mg/kg"
+
+    def resolve(self, weight=None) -> np.ndarray:
+        """Amount in mg for each body weight (kg); a float array shaped like ``weight``."""
+        if self.unit == "mg":
+            return np.broadcast_to(np.float64(self.value), np.shape(weight) if weight is not None else ())
+        if weight is None:
+            raise PkpdError(f"Dose '{self}' is in mg/kg; pass the body weight (kg) to resolve it.")
+        return self.value * np.asarray(weight, dtype=float)
+
+    def __str__(self) -> str:
+        return f"{format_number(self.value)} {self.unit}"
+
+
+@dataclass(frozen=True)
+class WeightBands:
+    """Weight-band dosing: ``amounts[i]`` for ``weight <= limits[i]``, the last one above.
+
+    ``WeightBands((Amount(45), Amount(90)), (100,))`` reads "45 mg if weight <= 100 kg
+    else 90 mg". The bounds are closed on the upper side (a 100 kg patient gets 45 mg).
+    """
+
+    amounts: tuple[Amount, ...]
+    limits: tuple[float, ...]
+
+    def __post_init__(self):
+        amounts = tuple(a if isinstance(a, Amount) else Amount(a) for a in self.amounts)
+        limits = tuple(_check_number("Weight-band limit (kg)", w, allow_zero=False) for w in self.limits)
+        if len(amounts) != len(limits) + 1:
+            raise PkpdError(
+                f"Weight bands need one more amount than limits; got {len(amounts)} amounts "
+                f"and {len(limits)} limits.")
+        if any(b <= a for a, b in zip(limits, limits[1:])):
+            raise PkpdError(f"Weight-band limits must increase strictly, got {list(limits)} kg.")
+        object.__setattr__(self, "amounts", amounts)
+        object.__setattr__(self, "limits", limits)
+
+    @property
+    def depends_on_weight(self) -> bool:
+        return True
+
+    def resolve(self, weight=None) -> np.ndarray:
+        if weight is None:
+            raise PkpdError(f"Dose '{self}' depends on body weight; pass the weight (kg) to resolve it.")
+        w = np.asarray(weight, dtype=float)
+        band = np.searchsorted(np.asarray(self.limits), w, side="left")  # w <= limit -> that band
+        out = np.empty(w.shape, dtype=float)
+        for i, amount in enumerate(self.amounts):
+            sel = band == i
+            out[sel] = amount.resolve(w[sel])
+        return out
+
+    def __str__(self) -> str:
+        parts = [f"{a} if weight <= {format_number(w)} kg else" for a, w in zip(self.amounts, self.limits)]
+        return " ".join(parts + [str(self.amounts[-1])])
+
+
+def _as_amount(amount) -> Amount | WeightBands:
+    if isinstance(amount, (Amount, WeightBands)):
+        return amount
+    return Amount(amount)
+
+
+def _check_route(route: str, rate, duration) -> tuple[str, float | None, float | None]:
+    if route not in ROUTES:
+        raise PkpdError(f"Unknown route {route!r}; allowed: {list(ROUTES)} "
+                        "('sc' = subcutaneous bolus into the depot, 'iv' = intravenous bolus, "
+                        "'infusion' = intravenous infusion with a rate or a duration).")
+    if route == "infusion":
+        if rate is not None and duration is not None:
+            raise PkpdError(f"An infusion takes a rate or a duration, never both; got rate={rate!r} "
+                            f"and duration={duration!r}. Drop one of them.")
+        if rate is None and duration is None:
+            raise PkpdError("An infusion needs a rate (mg/day) or a duration (days); got neither.")
+        if rate is not None:
+            rate = _check_number("Infusion rate (mg/day)", rate, allow_zero=False)
+        if duration is not None:
+            duration = _check_number("Infusion duration (days)", duration, allow_zero=False)
+    elif rate is not None or duration is not None:
+        raise PkpdError(f"Route {route!r} is a bolus; rate/duration belong to route 'infusion' "
+                        f"(got rate={rate!r}, duration={duration!r}).")
+    return route, rate, duration
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One administration: an amount, a route and a time (days).
+
+    Parameters
+    ----------
+    amount : float, Amount or WeightBands
+        A float is taken as mg.
+    route : {"sc", "iv", "infusion"}
+    time : float
+        Days since the start of treatment, >= 0.
+    rate, duration : float, optional
+        For ``route="infusion"`` only, exactly one of them: mg/day or days.
+
+    Examples
+    --------
+    >>> Dose(45, "sc", time=0)
+    Dose(amount=Amount(value=45.0, unit='mg'), route='sc', time=0.0, rate=None, duration=None)
+    >>> Dose(45, "infusion", time=0, rate=10, duration=1)
+    Traceback (most recent call last):
+    ...
+    pkpd._errors.PkpdError: An infusion takes a rate or a duration, never both; got rate=10 and duration=1. Drop one of them.
+    """
+
+    amount: Amount | WeightBands
+    route: str = "sc"
+    time: float = 0.0
+    rate: float | None = None
+    duration: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "amount", _as_amount(self.amount))
+        object.__setattr__(self, "time", _check_number(
+            "Dose time (days)", self.time, hint=" Times count from the first day of treatment."))
+        route, rate, duration = _check_route(self.route, self.rate, self.duration)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "duration", duration)
+
+    def infusion_duration(self, amount_mg: np.ndarray) -> np.ndarray:
+        """Duration (days) of this infusion for the given resolved amounts."""
+        if self.duration is not None:
+            return np.broadcast_to(np.float64(self.duration), np.shape(amount_mg))
+        return np.asarray(amount_mg, dtype=float) / self.rate
+
+
+@dataclass(frozen=True)
+class Course:
+    """Doses of one amount and route: explicit times, then an optional repeat.
+
+    Parameters
+    ----------
+    amount, route, rate, duration
+        As in :class:`Dose`.
+    times : sequence of float
+        Explicit dose times (days), strictly increasing, >= 0.
+    every : float, optional
+        Repeat interval (days) after the explicit times.
+    start : float, optional
+        Time of the first repeated dose (days). Default: one interval after the last
+        explicit time, or day 0 when there are none.
+    until : float, optional
+        Last time (days, closed bound) a repeated dose may fall on.
+    count : int, optional
+        Number of repeated doses. Exactly one of ``until`` and ``count`` goes with ``every``.
+    steady_state : bool
+        The repeat starts at steady state: it has been given every ``every`` days since
+        long before ``start`` (NONMEM SS=1). The history is simulated as explicit earlier
+        doses, as many as it takes for their remaining tail to fall below 1e-12 of the
+        steady state (see ``pkpd.simulate``).
+    unit : {"week", "day"}
+        Preferred unit when printed; not part of equality.
+    """
+
+    amount: Amount | WeightBands
+    route: str = "sc"
+    times: tuple[float, ...] = ()
+    every: float | None = None
+    start: float | None = None
+    until: float | None = None
+    count: int | None = None
+    rate: float | None = None
+    duration: float | None = None
+    steady_state: bool = False
+    unit: str = field(default="week", compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "amount", _as_amount(self.amount))
+        route, rate, duration = _check_route(self.route, self.rate, self.duration)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "duration", duration)
+        times = tuple(_check_number("Dose time (days)", t) for t in self.times)
+        bad = [i for i in range(1, len(times)) if times[i] <= times[i - 1]]
+        if bad:
+            i = bad[0]
+            raise PkpdError(f"Dose times must increase strictly; time {format_number(times[i])} d "
+                            f"follows {format_number(times[i - 1])} d. Sort them and drop repeats.")
+        object.__setattr__(self, "times", times)
+        if self.unit not in DISPLAY_UNITS:
+            raise PkpdError(f"Unknown display unit {self.unit!r}; allowed: {list(DISPLAY_UNITS)}.")
+        if self.every is None:
+            if any(v is not None for v in (self.start, self.until, self.count)) or self.steady_state:
+                raise PkpdError("start/until/count/steady_state describe a repeat; give `every` too.")
+            if not times:
+                raise PkpdError("A course needs explicit times or a repeat (`every` with `until` or `count`).")
+            return
+        object.__setattr__(self, "every", _check_number("Repeat interval (days)", self.every, allow_zero=False))
+        if (self.until is None) == (self.count is None):
+            raise PkpdError("A repeat needs exactly one of `until` (last day, closed) or `count` "
+                            f"(number of doses); got until={self.until!r}, count={self.count!r}.")
+        if self.count is not None:
+            if isinstance(self.count, bool) or int(self.count) != self.count or self.count < 1:
+                raise PkpdError(f"Repeat count must be a whole number >= 1, got {self.count!r}.")
+            object.__setattr__(self, "count", int(self.count))
+        if self.start is not None:
+            object.__setattr__(self, "start", _check_number("Repeat start (days)", self.start))
+        first = self.first_repeat
+        if times and first <= times[-1]:
+            raise PkpdError(f"The repeat starts at day {format_number(first)}, not after the last explicit "
+                            f"dose (day {format_number(times[-1])}). Move `start` later.")
+        if self.until is not None:
+            until = _check_number("Repeat end `until` (days)", self.until)
+            object.__setattr__(self, "until", until)
+            if until < first - _UNTIL_SLACK_DAYS:
+                raise PkpdError(f"The repeat ends (until day {format_number(until)}) before its first dose "
+                                f"(day {format_number(first)}); no repeated dose would be given.")
+
+    @property
+    def first_repeat(self) -> float:
+        if self.start is not None:
+            return self.start
+        return self.times[-1] + self.every if self.times else 0.0
+
+    def dose_times(self) -> np.ndarray:
+        """All dose times of this course (days), ascending; steady-state history excluded."""
+        if self.every is None:
+            return np.asarray(self.times, dtype=float)
+        first = self.first_repeat
+        if self.count is not None:
+            n = self.count
+        else:
+            n = int(math.floor((self.until - first + _UNTIL_SLACK_DAYS) / self.every)) + 1
+        return np.concatenate([np.asarray(self.times, float), first + self.every * np.arange(n)])
+
+    def doses(self) -> list[Dose]:
+        return [Dose(self.amount, self.route, float(t), self.rate, self.duration) for t in self.dose_times()]
+
+    def __str__(self) -> str:
+        from ._regimen_text import format_course
+        return format_course(self)
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """A dosing regimen: a tuple of :class:`Course` items (an empty tuple is placebo).
+
+    Build one from text with :func:`pkpd.parse_regimen` (``Regimen.parse``), from
+    explicit doses with :meth:`from_doses`, or from courses; combine with ``+``.
+    ``str(regimen)`` prints the text form, which parses back to an equal regimen.
+
+    Examples
+    --------
+    >>> r = Regimen.parse("45 mg SC at weeks 0, 4 then every 12 weeks until week 52")
+    >>> [float(t) / 7 for t in r.dose_times()]
+    [0.0, 4.0, 16.0, 28.0, 40.0, 52.0]
+    >>> str(r)
+    '45 mg SC at weeks 0, 4 then every 12 weeks until week 52'
+    >>> Regimen.parse(str(r)) == r
+    True
+    """
+
+    courses: tuple[Course, ...] = ()
+
+    def __post_init__(self):
+        courses = tuple(self.courses)
+        for c in courses:
+            if not isinstance(c, Course):
+                raise PkpdError(f"Regimen courses must be Course objects, got {type(c).__name__}.")
+        object.__setattr__(self, "courses", courses)
+
+    @classmethod
+    def parse(cls, text: str) -> "Regimen":
+        from ._regimen_text import parse_regimen
+        return parse_regimen(text)
+
+    @classmethod
+    def placebo(cls) -> "Regimen":
+        return cls(())
+
+    @classmethod
+    def from_doses(cls, doses: Iterable[Dose], unit: str = "week") -> "Regimen":
+        """A regimen of explicit doses; consecutive doses of one kind share a course."""
+        doses = sorted(doses, key=lambda d: d.time)
+        courses, group = [], []
+        for d in doses:
+            if group and (d.amount, d.route, d.rate, d.duration) != (
+                    group[0].amount, group[0].route, group[0].rate, group[0].duration):
+                courses.append(group)
+                group = []
+            group.append(d)
+        if group:
+            courses.append(group)
+        out = []
+        for g in courses:
+            times = [d.time for d in g]
+            if len(set(times)) != len(times):
+                raise PkpdError(f"Two identical doses at day {format_number(times[0])}; give one dose "
+                                "with the summed amount instead.")
+            out.append(Course(g[0].amount, g[0].route, tuple(times), rate=g[0].rate,
+                              duration=g[0].duration, unit=unit))
+        return cls(tuple(out))
+
+    @property
+    def is_placebo(self) -> bool:
+        return not self.courses
+
+    @property
+    def depends_on_weight(self) -> bool:
+        return any(c.amount.depends_on_weight for c in self.courses)
+
+    @property
+    def has_steady_state(self) -> bool:
+        return any(c.steady_state for c in self.courses)
+
+    def doses(self) -> list[Dose]:
+        """Every dose, sorted by time (stable: course order breaks ties)."""
+        out = [d for c in self.courses for d in c.doses()]
+        return sorted(out, key=lambda d: d.time)
+
+    def dose_times(self) -> np.ndarray:
+        return np.asarray([d.time for d in self.doses()], dtype=float)
+
+    def events(self, weight: float | None = None):
+        """The explicit event table, one row per dose, as a ``pandas.DataFrame``.
+
+        Columns: ``day``, ``week``, ``dose`` (the amount rule as text), ``amount_mg``
+        (resolved at ``weight`` kg; NaN where the amount depends on a weight not given),
+        ``route``, ``rate_mg_per_day``, ``duration_day``, ``steady_state``.
+        """
+        import pandas as pd
+
+        rows = []
+        for c in self.courses:
+            for t in c.dose_times():
+                if c.amount.depends_on_weight and weight is None:
+                    mg = float("nan")
+                else:
+                    mg = float(c.amount.resolve(None if weight is None else float(weight)))
+                rows.append(dict(day=float(t), week=float(t) / 7.0, dose=str(c.amount), amount_mg=mg,
+                                 route=c.route, rate_mg_per_day=c.rate, duration_day=c.duration,
+                                 steady_state=bool(c.steady_state and t == c.first_repeat)))
+        table = pd.DataFrame(rows, columns=["day", "week", "dose", "amount_mg", "route",
+                                            "rate_mg_per_day", "duration_day", "steady_state"])
+        return table.sort_values("day", kind="stable").reset_index(drop=True)
+
+    def __add__(self, other: "Regimen") -> "Regimen":
+        if not isinstance(other, Regimen):
+            return NotImplemented
+        return Regimen(self.courses + other.courses)
+
+    def __str__(self) -> str:
+        from ._regimen_text import format_regimen
+        return format_regimen(self)
+
+
+def as_regimen(value) -> Regimen:
+    """Accept a Regimen, its text form, a Dose, or a sequence of Doses."""
+    if isinstance(value, Regimen):
+        return value
+    if isinstance(value, str):
+        return Regimen.parse(value)
+    if isinstance(value, Dose):
+        return Regimen.from_doses([value])
+    if isinstance(value, Sequence) and value and all(isinstance(d, Dose) for d in value):
+        return Regimen.from_doses(value)
+    raise PkpdError(f"Cannot read {value!r} as a regimen; give a Regimen, regimen text such as "
+                    "'45 mg SC at week 0', or a list of Dose objects.")
+
+
+def format_number(x: float) -> str:
+    """Shortest text that reads back as the same float ('45', '0.5', '1e-07')."""
+    x = float(x)
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    for digits in range(1, 18):
+        s = f"{x:.{digits}g}"
+        if float(s) == x:
+            return s
+    return repr(x)

@@ -1,0 +1,166 @@
+r"""Pharmacokinetic formulas as plain numpy functions (one place per formula).
+
+Every function is vectorised: parameters are arrays over subjects with shape ``(n,)``
+and times broadcast against them, so a population is evaluated without a Python loop
+over patients.
+
+Linear models (closed form, superposition)
+-------------------------------------------
+The central concentration after a unit IV bolus is a sum of exponentials
+:math:`h(t) = \sum_j a_j e^{-\lambda_j t}`. For one compartment :math:`a = 1/V`,
+:math:`\lambda = CL/V`. For two compartments, with :math:`k_{10}=CL/V`,
+:math:`k_{12}=Q/V`, :math:`k_{21}=Q/V_2`, the rates :math:`\alpha > \beta` solve
+:math:`\lambda^2 - (k_{10}+k_{12}+k_{21})\lambda + k_{10}k_{21} = 0` and
+:math:`a_1 = (\alpha-k_{21})/(V(\alpha-\beta))`, :math:`a_2 = (k_{21}-\beta)/(V(\alpha-\beta))`.
+
+* IV bolus of amount :math:`D` at 0: :math:`C(t) = D\,h(t)`.
+* Infusion at rate :math:`R` for :math:`T_{inf}`: with :math:`\tau = \min(t, T_{inf})`,
+  :math:`C(t) = R\sum_j a_j (1-e^{-\lambda_j\tau}) e^{-\lambda_j (t-\tau)}/\lambda_j`.
+* SC dose into a depot (rate :math:`k_a`, bioavailability :math:`F`, lag :math:`t_{lag}`),
+  with :math:`s = t - t_{lag}`: :math:`C = F D \sum_j a_j k_a \int_0^s e^{-k_a u}
+  e^{-\lambda_j (s-u)} du = F D \sum_j a_j k_a\, s\, e^{-m_j s}\,\varphi(|k_a-\lambda_j| s)`
+  with :math:`m_j = \min(k_a, \lambda_j)` and :math:`\varphi(x) = (1-e^{-x})/x`
+  (:math:`\varphi(0) = 1`). Written this way the formula is exact and stable when
+  :math:`k_a = \lambda_j` (the degenerate case where textbook forms divide by zero) and
+  never overflows in flip-flop kinetics.
+
+Nonlinear models (ODE)
+----------------------
+States per subject, in amounts (mg): depot, central, peripheral, and for TMDD the total
+target ``Rtot`` (mg/L, drug-equivalent). Free concentration ``C`` is the central
+amount over V; for the quasi-steady-state TMDD approximation (Gibiansky et al.,
+J Pharmacokinet Pharmacodyn 2008;35:573-591, doi:10.1007/s10928-008-9102-8) the central
+state is the *total* drug amount and
+
+.. math:: C = \tfrac12\left[(C_{tot}-R_{tot}-K_{SS}) + \sqrt{(C_{tot}-R_{tot}-K_{SS})^2 + 4K_{SS}C_{tot}}\right]
+
+.. math::
+    \dot A_d &= -k_a A_d \\
+    \dot A_c &= k_a A_d + \text{infusion} - CL\,C - \frac{V_{max} C}{K_m + C} - Q\,C + Q\,A_p/V_2
+               - k_{int} V \frac{R_{tot} C}{K_{SS} + C} \\
+    \dot A_p &= Q\,C - Q\,A_p/V_2 \\
+    \dot R_{tot} &= k_{deg} R_0 - k_{deg} R_{tot} - (k_{int}-k_{deg}) \frac{R_{tot} C}{K_{SS}+C}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def phi(x):
+    """(1 - exp(-x)) / x for x >= 0, with phi(0) = 1; accurate for tiny x.
+
+    x is floored at 1e-300, where (1 - exp(-x))/x already equals 1 in floating point,
+    so the limit needs no branch.
+    """
+    x = np.maximum(np.asarray(x, dtype=float), 1e-300)
+    return -np.expm1(-x) / x
+
+
+def disposition(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-bolus response coefficients ``a`` (1/L) and rates ``lam`` (1/day), shape (n, m).
+
+    ``p`` maps parameter names to arrays over subjects; it needs CL, V (and Q, V2 for
+    two compartments).
+    """
+    CL, V = np.asarray(p["CL"], float), np.asarray(p["V"], float)
+    k10 = CL / V
+    if "Q" not in p:
+        return (1.0 / V)[..., None], k10[..., None]
+    k12, k21 = np.asarray(p["Q"], float) / V, np.asarray(p["Q"], float) / np.asarray(p["V2"], float)
+    s = k10 + k12 + k21
+    root = np.sqrt(s * s - 4.0 * k10 * k21)
+    alpha = 0.5 * (s + root)
+    beta = k10 * k21 / alpha  # product of the roots; avoids cancellation in (s - root)/2
+    a1 = (alpha - k21) / (V * (alpha - beta))
+    a2 = (k21 - beta) / (V * (alpha - beta))
+    return np.stack([a1, a2], axis=-1), np.stack([alpha, beta], axis=-1)
+
+
+# In the three responses below ``t`` has shape (n, k) (time since the dose, per subject),
+# ``a`` and ``lam`` have shape (n, m); the loop runs over the m <= 2 exponentials only.
+
+def conc_bolus(t, a, lam):
+    """C(t) per unit amount of an IV bolus at time 0; 0 for t < 0."""
+    t = np.asarray(t, float)
+    tp = np.maximum(t, 0.0)
+    out = np.zeros_like(tp)
+    for j in range(lam.shape[-1]):
+        out += a[:, j:j + 1] * np.exp(-lam[:, j:j + 1] * tp)
+    out[t < 0.0] = 0.0
+    return out
+
+
+def conc_depot(t, a, lam, ka):
+    """C(t) per unit *absorbed* amount of a dose into the depot at time 0 (lag removed)."""
+    s = np.maximum(np.asarray(t, float), 0.0)
+    ka = np.asarray(ka, float).reshape(-1, 1)
+    out = np.zeros_like(s)
+    for j in range(lam.shape[-1]):
+        lam_j = lam[:, j:j + 1]
+        m, d = np.minimum(ka, lam_j), np.abs(ka - lam_j)
+        out += (a[:, j:j + 1] * ka) * s * np.exp(-m * s) * phi(d * s)
+    return out  # s = 0 before the dose, so out is already 0 there
+
+
+def conc_infusion(t, duration, a, lam):
+    """C(t) per unit *rate* of an infusion starting at 0 and lasting ``duration`` (n,)."""
+    t = np.asarray(t, float)
+    tp = np.maximum(t, 0.0)
+    tau = np.minimum(tp, np.asarray(duration, float).reshape(-1, 1))
+    out = np.zeros_like(tp)
+    for j in range(lam.shape[-1]):
+        lam_j = lam[:, j:j + 1]
+        # (1 - e^{-lam tau}) / lam, written with phi so it is exact as lam*tau -> 0
+        out += a[:, j:j + 1] * tau * phi(lam_j * tau) * np.exp(-lam_j * (tp - tau))
+    return out  # tau = tp = 0 before the start, so out is already 0 there
+
+
+def terminal_rate(p: dict) -> np.ndarray:
+    """Slowest rate (1/day) at which a linear model forgets a dose: min(lambda_z, ka)."""
+    _, lam = disposition(p)
+    slowest = lam.min(axis=-1)
+    if "ka" in p:
+        slowest = np.minimum(slowest, np.asarray(p["ka"], float))
+    return slowest
+
+
+# -- ODE right-hand side -------------------------------------------------------------------
+
+STATE_NAMES = ("depot", "central", "peripheral", "target")
+
+
+def free_concentration(central, target, p: dict, elimination: str):
+    """Free drug concentration (mg/L) from the central amount (and total target for TMDD)."""
+    ctot = central / p["V"]
+    if elimination != "tmdd_qss":
+        return ctot
+    b = ctot - target - p["KSS"]
+    # Numerically stable root of C^2 - b C - KSS*Ctot = 0: avoid cancellation when b < 0
+    disc = np.sqrt(b * b + 4.0 * p["KSS"] * ctot)
+    return np.where(b >= 0.0, 0.5 * (b + disc), 2.0 * p["KSS"] * ctot / np.maximum(disc - b, 1e-300))
+
+
+def rhs(y, p: dict, infusion_rate, elimination: str, two_cmt: bool):
+    """Time derivative of the stacked state ``y`` with shape (4, n) (see module docstring).
+
+    ``infusion_rate`` (mg/day, shape (n,)) is the zero-order input into the central
+    compartment in force over the current integration segment.
+    """
+    depot, central, periph, target = y
+    C = free_concentration(central, target, p, elimination)
+    absorbed = p["ka"] * depot if "ka" in p else 0.0 * depot
+    out_central = p["CL"] * C
+    if elimination == "michaelis_menten":
+        out_central = out_central + p["Vmax"] * C / (p["Km"] + C)
+    d_target = np.zeros_like(target)
+    if elimination == "tmdd_qss":
+        complex_ = target * C / (p["KSS"] + C)
+        out_central = out_central + p["kint"] * p["V"] * complex_
+        d_target = p["kdeg"] * p["R0"] - p["kdeg"] * target - (p["kint"] - p["kdeg"]) * complex_
+    d_periph = np.zeros_like(periph)
+    if two_cmt:
+        flow = p["Q"] * C - p["Q"] * periph / p["V2"]
+        out_central = out_central + flow
+        d_periph = flow
+    return np.stack([-absorbed, absorbed + infusion_rate - out_central, d_periph, d_target])

@@ -1,0 +1,20 @@
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+matplotlib.use("Agg")
+
+import pkpd  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ustekinumab():
+    return pkpd.load_model("ustekinumab_pk")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20070208)
