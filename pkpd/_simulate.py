@@ -140,7 +140,7 @@ def _solver_context(p: dict) -> str:
     parts = []
     for name, x in p.items():
         x = np.asarray(x)
-        parts.append(f"{name}={x.min():.4g}..{x.max():.4g}" if x.size > 1 else f"{name}={float(x):.4g}")
+        parts.append(f"{name}={x.min():.4g}..{x.max():.4g}" if x.size > 1 else f"{name}={float(x.flat[0]):.4g}")
     return ", ".join(parts)
 
 
@@ -181,8 +181,10 @@ def concentration_ode(times: np.ndarray, events: list[Event], p: dict, model: Mo
     if solver in ("BDF", "Radau"):
         options["jac_sparsity"] = kron(np.ones((4, 4)), identity(n), format="csr")
 
-    def record(idx, states):
-        out[:, idx] = _pk.free_concentration(states[1], states[3], p, model.elimination)
+    p_column = {k: np.asarray(v, float).reshape(-1, 1) for k, v in p.items()}
+
+    def record(idx, states):  # states: (4, n, len(idx))
+        out[:, idx] = _pk.free_concentration(states[1], states[3], p_column, model.elimination)
 
     for i, start in enumerate(grid):
         for t_b, state, amount in boluses:
