@@ -43,7 +43,7 @@ class Population:
         bad = ~np.isfinite(w) | (w <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise PkpdError(f"Body weight of subject {i} is {w[i]!r} kg; weights must be finite and > 0.")
+            raise PkpdError(f"Body weight of subject {i} is {float(w[i])!r} kg; weights must be finite and > 0.")
         z = np.asarray(self.z, dtype=float).reshape(w.size, len(self.z_names))
         w.setflags(write=False)
         z.setflags(write=False)

@@ -79,12 +79,12 @@ def check_times(times, time_unit: str = "day") -> np.ndarray:
     if t.ndim != 1 or t.size == 0:
         raise PkpdError(f"times must be a non-empty 1-D sequence, got shape {t.shape}.")
     if not np.all(np.isfinite(t)):
-        raise PkpdError(f"times must be finite; got {t[~np.isfinite(t)][0]!r}.")
+        raise PkpdError(f"times must be finite; got {float(t[~np.isfinite(t)][0])!r}.")
     if np.any(t < 0):
-        raise PkpdError(f"times must be >= 0 (time 0 is the first day of treatment); got {t[t < 0][0]!r}.")
+        raise PkpdError(f"times must be >= 0 (time 0 is the first day of treatment); got {float(t[t < 0][0])!r}.")
     if np.any(np.diff(t) <= 0):
         i = int(np.flatnonzero(np.diff(t) <= 0)[0])
-        raise PkpdError(f"times must increase strictly; {t[i + 1]!r} follows {t[i]!r}. Sort them and drop repeats.")
+        raise PkpdError(f"times must increase strictly; {float(t[i + 1])!r} follows {float(t[i])!r}. Sort them and drop repeats.")
     return t * TIME_UNITS[time_unit]
 
 
@@ -251,7 +251,7 @@ def simulate(model, regimens, times, *, population: Population | None = None,
     --------
     >>> ds = simulate("ustekinumab_pk", "45 mg SC at week 0", [0, 7, 84])
     >>> ds.concentration.sel(regimen="45 mg SC at week 0").round(3).values.tolist()
-    [[0.0, 2.167, 0.27]]
+    [[0.0, 2.28, 0.26]]
     """
     model = as_model(model)
     if method not in METHODS:

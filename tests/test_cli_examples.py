@@ -1,0 +1,58 @@
+"""The command line, the example scripts, and README's commands."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from pkpd._cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cli_simulate_prints_a_table_and_writes_files(tmp_path, capsys):
+    out, png = tmp_path / "c.nc", tmp_path / "c.png"
+    code = main(["simulate", "--regimen", "90 mg SC weekly x4", "--regimen", "placebo", "--n", "20",
+                 "--seed", "1", "--weeks", "12", "--out", str(out), "--plot", str(png)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "90 mg SC weekly x4" in text and "placebo" in text
+    ds = xr.load_dataset(out)
+    assert ds.sizes == {"regimen": 2, "subject": 20, "time": 85}
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--regimen", "45 mg SC evry week"], "word 4 'evry'"),
+    (["simulate", "--regimen", "45 mg SC at week 0", "--model", "nope"], "No model file 'nope'"),
+    (["simulate", "--regimen", "45 mg SC at week 0", "--weeks", "-1"], "--weeks must be > 0"),
+])
+def test_cli_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_simulate_phase2_example_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "simulate_phase2.py"), "--n", "50",
+                          "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "half-life 23.4 days" in run.stdout  # ln2 * V/CL = ln2 * 15.7/0.465 (Zhu 2009)
+    assert (tmp_path / "phase2_concentrations.png").stat().st_size > 10_000
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)[:2]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = readme_commands()[1]
+    assert "pytest" in test_command
+    assert test_command in ci.splitlines()
