@@ -12,9 +12,11 @@ from ._nonmem import read_nonmem, write_nonmem
 from ._population import Population, sample_population, typical_population
 from ._regimen_text import RegimenSyntaxError, parse_regimen
 from ._simulate import simulate
+from ._pasi import response_rates, simulate_trial
 
 __all__ = [
     "Amount", "Course", "Dose", "Model", "Parameter", "PkpdError", "Population", "Regimen",
     "RegimenSyntaxError", "SolverError", "WeightBands", "load_model", "parse_regimen",
-    "read_nonmem", "sample_population", "simulate", "typical_population", "write_nonmem",
+    "read_nonmem", "response_rates", "sample_population", "simulate", "simulate_trial",
+    "typical_population", "write_nonmem",
 ]

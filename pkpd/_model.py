@@ -49,6 +49,9 @@ _DOMAIN = {
     "tlag": (0.0, math.inf, False), "Vmax": (0.0, math.inf, True), "Km": (0.0, math.inf, True),
     "R0": (0.0, math.inf, False), "KSS": (0.0, math.inf, True), "kint": (0.0, math.inf, True),
     "kdeg": (0.0, math.inf, True), "reference_weight": (0.0, math.inf, True),
+    # PASI turnover model (pkpd._pasi)
+    "kout": (0.0, math.inf, True), "Imax": (0.0, 1.0, False), "IC50": (0.0, math.inf, True),
+    "hill": (0.0, math.inf, True), "Pmax": (0.0, 1.0, False), "omega_response": (0.0, math.inf, True),
 }
 WEIGHT_SCALED = ("CL", "V", "Q", "V2", "Vmax")
 
@@ -80,14 +83,14 @@ class Parameter:
         if not lower < upper:
             raise PkpdError(f"Parameter '{self.name}': lower bound {lower!r} must be below upper bound "
                             f"{upper!r}. Swap them if they are reversed.")
-        if not lower <= value <= upper:
-            raise PkpdError(f"Parameter '{self.name}' = {value!r} is outside its bounds [{lower!r}, {upper!r}].")
         domain = _domain(self.name)
         if domain is not None:
             lo, hi, lo_open = domain
             if value > hi or value < lo or (lo_open and value == lo):
                 allowed = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi < math.inf else "")
                 raise PkpdError(f"Parameter '{self.name}' = {value!r} is not allowed; it must be {allowed}.")
+        if not lower <= value <= upper:
+            raise PkpdError(f"Parameter '{self.name}' = {value!r} is outside its bounds [{lower!r}, {upper!r}].")
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
@@ -273,6 +276,17 @@ def load_model(name_or_path) -> Model:
     except tomllib.TOMLDecodeError as err:
         raise PkpdError(f"Model file {path} is not valid TOML: {err}.") from None
     where = f"Model file {path.name}"
+    if not isinstance(data.get("model"), Mapping):
+        raise PkpdError(f"{where}: needs a [model] section with at least `name`.")
+    base = None
+    if "pk_model" in data["model"]:
+        # A PD model file names the PK model it builds on; the PK file's structure,
+        # parameter table and population come along, and both files enter the hash.
+        ref = str(data["model"]["pk_model"])
+        local = next((c for c in (path.parent / ref, path.parent / f"{ref}.toml") if c.is_file()), None)
+        if local is not None and local.resolve() == path.resolve():
+            raise PkpdError(f"{where}: pk_model names this file itself.")
+        base = load_model(local if local is not None else ref)
     known_sections = {"model", "parameters", "population", "pd"}
     extra = sorted(set(data) - known_sections)
     if extra:
@@ -284,9 +298,25 @@ def load_model(name_or_path) -> Model:
     if not isinstance(table, Mapping) or not table:
         raise PkpdError(f"{where}: needs a [parameters] table.")
     params = tuple(_parameter_from_toml(n, row, where) for n, row in table.items())
+    digest = hashlib.sha256(raw)
+    structure = dict(structure=head.get("structure", "1cmt"), absorption=head.get("absorption", "first_order"),
+                     elimination=head.get("elimination", "linear"))
+    references = tuple(head.get("references", ()))
+    population = data.get("population", {})
+    if base is not None:
+        clash = [k for k in ("structure", "absorption", "elimination") if k in head]
+        if clash:
+            raise PkpdError(f"{where}: {clash} come from pk_model '{base.name}'; remove them here.")
+        twice = sorted({p.name for p in params} & {p.name for p in base.parameters})
+        if twice:
+            raise PkpdError(f"{where}: parameters {twice} are already in pk_model '{base.name}' "
+                            f"({base.path}); change them there, or with Model.replace().")
+        structure = dict(structure=base.structure, absorption=base.absorption, elimination=base.elimination)
+        params = base.parameters + params
+        references = base.references + references
+        population = {**base.population, **population}
+        digest.update(Path(base.path).read_bytes())
     return Model(
-        name=head["name"], structure=head.get("structure", "1cmt"),
-        absorption=head.get("absorption", "first_order"), elimination=head.get("elimination", "linear"),
-        parameters=params, description=head.get("description", ""),
-        references=tuple(head.get("references", ())), population=data.get("population", {}),
-        pd=data.get("pd", {}), path=str(path), sha256=hashlib.sha256(raw).hexdigest())
+        name=head["name"], **structure, parameters=params, description=head.get("description", ""),
+        references=references, population=population, pd=data.get("pd", {}), path=str(path),
+        sha256=digest.hexdigest())

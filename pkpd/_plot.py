@@ -42,3 +42,49 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+def plot_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI90"), interval=None,
+                  observed=None):
+    """Responder rates over time (weeks), one panel per endpoint, one line per regimen.
+
+    ``ds`` has ``rate`` (regimen, time, endpoint). ``interval``: optional pair of
+    DataArrays (lower, upper) with the same dims, drawn as bands. ``observed``: optional
+    DataFrame with columns regimen, week, endpoint, rate (and optionally lower, upper),
+    drawn as points with error bars. Returns the Figure; writes a PNG when ``path`` is given.
+    """
+    import matplotlib
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    endpoints = [e for e in endpoints if e in ds.endpoint.values]
+    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.5 * len(endpoints), 4.5), sharey=True, squeeze=False)
+    weeks = ds["week"].values
+    for ax, end in zip(axes[0], endpoints):
+        for name in ds.regimen.values:
+            rate = ds.rate.sel(regimen=name, endpoint=end).values * 100
+            line, = ax.plot(weeks, rate, label=str(name))
+            if interval is not None:
+                lo, hi = (x.sel(regimen=name, endpoint=end).values * 100 for x in interval)
+                ax.fill_between(weeks, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+            if observed is not None:
+                obs = observed[(observed["regimen"] == name) & (observed["endpoint"] == end)]
+                if len(obs):
+                    err = None
+                    if {"lower", "upper"} <= set(obs.columns):
+                        err = [100 * (obs["rate"] - obs["lower"]), 100 * (obs["upper"] - obs["rate"])]
+                    ax.errorbar(obs["week"], 100 * obs["rate"], yerr=err, fmt="o", color=line.get_color(),
+                                capsize=3)
+        ax.set_title(end)
+        ax.set_xlabel("time (weeks)")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("responders (%)")
+    axes[0][0].set_ylim(0, 100)
+    axes[0][-1].legend(fontsize="small")
+    fig.suptitle(f"{ds.attrs.get('model', '')}: PASI response")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
