@@ -84,7 +84,7 @@ def test_replace_changes_values_and_rejects_unknown_names(ustekinumab):
 
 
 def test_unknown_model_name_lists_the_bundled_ones():
-    with pytest.raises(pkpd.PkpdError, match=r"No model file 'ustekinumab'; .* \['ustekinumab_pk'"):
+    with pytest.raises(pkpd.PkpdError, match=r"No model file 'ustekinumab'; .* \['ustekinumab_pasi', 'ustekinumab_pk'\]"):
         pkpd.load_model("ustekinumab")
 
 
