@@ -20,3 +20,10 @@ __all__ = [
     "read_nonmem", "response_rates", "sample_population", "simulate", "simulate_trial",
     "typical_population", "write_nonmem",
 ]
+from ._trial import TrialData, load_trial
+from ._fit import FitResult, IdentifiabilityWarning, SavedFit, fit, load_fit
+
+__all__ += ["FitResult", "IdentifiabilityWarning", "SavedFit", "TrialData", "fit", "load_fit", "load_trial"]
+from ._predict import predict
+
+__all__ += ["predict"]

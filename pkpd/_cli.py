@@ -43,6 +43,26 @@ def _simulate(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    import json
+
+    from ._fit import fit
+    result = fit(args.model, args.trial, vary=args.vary, likelihood=args.likelihood, starts=args.starts,
+                 seed=args.seed, profile=not args.no_profile)
+    path = result.save(args.out)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.report())
+        print(f"\nwrote {path}")
+    if args.plot:
+        from ._plot import plot_fit
+        plot_fit(result, args.plot)
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pkpd", description="PK/PD of therapeutic antibodies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", help="write the dataset to this netCDF file")
     sim.add_argument("--plot", help="write a PNG of the concentration profiles")
     sim.set_defaults(run=_simulate)
+
+    fit = sub.add_parser("fit", help="fit a PASI model to arm-level trial data")
+    fit.add_argument("model", help="model name or .toml path, e.g. models/ustekinumab_pasi.toml")
+    fit.add_argument("trial", help="trial table (CSV), e.g. data/krueger2007_phase2.csv")
+    fit.add_argument("--out", required=True, help="write the fit (JSON) to this file")
+    fit.add_argument("--vary", nargs="+", default=None,
+                     help="parameters to estimate (default: kout IC50 Pmax omega_response)")
+    fit.add_argument("--likelihood", choices=["multinomial", "binomial"], default="multinomial")
+    fit.add_argument("--starts", type=int, default=4, help="local optimisations (default 4)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the start screening design")
+    fit.add_argument("--no-profile", action="store_true", help="skip the profile-likelihood intervals")
+    fit.add_argument("--json", action="store_true", help="print the fit as JSON instead of the report")
+    fit.add_argument("--plot", help="write a PNG of observed vs predicted rates")
+    fit.set_defaults(run=_fit)
     return parser
 
 

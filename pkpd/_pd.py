@@ -79,9 +79,9 @@ def first_order_response(t, u, k, y0=0.0, at=None):
 
     Over a step of length h, with :math:`e = e^{-kh}` and :math:`\\varphi(x) = (1-e^{-x})/x`:
     :math:`y_{n+1} = e\\,y_n + (1-e)\\,u_n + (1-\\varphi(kh))(u_{n+1}-u_n)`.
-    The solution is linear in ``u``; with one ``k`` for all rows the values at the
-    requested indices are one matrix product ``u @ M`` (BLAS). Otherwise a loop over
-    time steps runs, vectorised over rows.
+    The solution is linear in ``u``; with one ``k`` for all rows the value at each
+    requested index is one weighted sum over the grid, ``u @ M[:, j]``. Otherwise a loop
+    over time steps runs, vectorised over rows.
     """
     t = np.asarray(t, float)
     u = np.asarray(u, float)
@@ -105,7 +105,15 @@ def first_order_response(t, u, k, y0=0.0, at=None):
         M = np.zeros((t.size, idx.size))
         M[:-1] += (w1 - w2)[:, None] * decay
         M[1:] += w2[:, None] * decay
-        return u @ M + y0[..., None] * np.exp(-k * (t[idx] - t[0]))
+        # One fixed-order contraction per requested time (numpy's einsum loop, not BLAS):
+        # a value then never depends on which other times or rows were requested with it,
+        # so a prediction reproduces a fitted rate to the last bit. Grid points after t_j
+        # do not contribute to y(t_j) and are left out.
+        flat = u.reshape(-1, t.size)
+        out = np.empty((flat.shape[0], idx.size))
+        for c, j in enumerate(idx):
+            out[:, c] = np.einsum("ng,g->n", flat[:, : j + 1], M[: j + 1, c])
+        return out.reshape(lead + (idx.size,)) + y0[..., None] * np.exp(-k * (t[idx] - t[0]))
     k_rows = np.broadcast_to(k, lead)[..., None] if np.ndim(k) else k
     kh = k_rows * h
     e = np.broadcast_to(np.exp(-kh), lead + h.shape)

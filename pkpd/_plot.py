@@ -88,3 +88,17 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI90"), 
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+def plot_fit(result, path=None):
+    """Observed (95% Clopper-Pearson) vs predicted rates of a fit, over weeks 0 to the last observation + 12."""
+    from scipy.stats import beta
+
+    from ._predict import predict
+    obs = result.fitted_rates.rename(columns={"arm": "regimen", "observed": "rate"})
+    k, n = obs["responders"].to_numpy(), obs["n"].to_numpy()
+    obs["lower"] = np.where(k > 0, beta.ppf(0.025, k, n - k + 1), 0.0)
+    obs["upper"] = np.where(k < n, beta.ppf(0.975, k + 1, n - k), 1.0)
+    last = float(obs["week"].max())
+    curve = predict(result, result.trial.regimens, np.arange(0.0, last + 12.5, 0.5))
+    return plot_response(curve, path, endpoints=tuple(result.trial.endpoints), observed=obs)

@@ -56,3 +56,21 @@ def test_ci_runs_exactly_the_readme_test_command():
     test_command = readme_commands()[1]
     assert "pytest" in test_command
     assert test_command in ci.splitlines()
+
+
+def test_fit_phase2_example_runs_and_writes_the_same_fit(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = tmp_path / "fit.json"
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "fit_phase2.py"), "--out", str(out),
+                          "--plot", str(tmp_path / "fit.png")], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "10 of 10 observed rates inside the 95% interval" in run.stdout
+    assert "Predicted responders (%)" in run.stdout
+    import json
+    fresh, committed = (json.loads(p.read_text()) for p in (out, ROOT / "fits" / "ustekinumab_phase2.json"))
+    # The committed fit is what the example produces (model, data and estimates).
+    assert fresh["model"]["sha256"] == committed["model"]["sha256"]
+    assert fresh["data"]["sha256"] == committed["data"]["sha256"]
+    for name, est in committed["estimates"].items():
+        assert fresh["estimates"][name]["value"] == pytest.approx(est["value"], rel=1e-6)

@@ -103,7 +103,7 @@ def regimens_and_values(draw):
     every = draw(st.integers(1, 12))
     regimen = f"{amount:.3f} mg SC every {every} weeks x{n}"
     values = dict(kout=draw(st.floats(0.002, 0.5)), IC50=draw(st.floats(0.001, 50.0)),
-                  Imax=draw(st.floats(0.0, 1.0)), Pmax=draw(st.floats(0.0, 0.99)),
+                  Imax=draw(st.floats(0.0, 1.0)), Pmax=draw(st.floats(1e-4, 0.99)),  # inside the file bounds
                   hill=draw(st.floats(0.2, 5.0)), omega_response=draw(st.floats(0.05, 3.0)))
     return regimen, values
 
