@@ -24,6 +24,7 @@ from ._trial import TrialData, load_trial
 from ._fit import FitResult, IdentifiabilityWarning, SavedFit, fit, load_fit
 
 __all__ += ["FitResult", "IdentifiabilityWarning", "SavedFit", "TrialData", "fit", "load_fit", "load_trial"]
-from ._predict import predict
+from ._predict import compare_regimens, dose_response, predict
+from ._dosing import Rule
 
-__all__ += ["predict"]
+__all__ += ["Rule", "compare_regimens", "dose_response", "predict"]

@@ -299,6 +299,61 @@ class Course:
         return format_course(self)
 
 
+RULE_ACTIONS = ("add", "switch")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A response-guided rule: at ``time`` (days), patients whose PASI improvement lies in
+    [lower, upper) percent get ``courses`` added (``action="add"``), or have every base
+    dose after ``time`` replaced by them (``action="switch"``).
+
+    ``lower``/``upper`` are whole percentages (``upper`` exclusive, None for no upper
+    limit): "not PASI75" is [0, 75), "PASI50-74" is [50, 75), "PASI75" is [75, None).
+    The patient's response is judged under the regimen they are on at ``time``,
+    including earlier rules; a dose given at ``time`` does not change it.
+    """
+
+    time: float
+    lower: int
+    upper: int | None
+    courses: tuple[Course, ...]
+    action: str = "add"
+    unit: str = field(default="week", compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "time", _check_number("Rule time (days)", self.time))
+        for what, v in (("lower", self.lower), ("upper", self.upper)):
+            if v is not None and (isinstance(v, bool) or int(v) != v or not 0 <= v <= 100):
+                raise PkpdError(f"Rule {what} bound must be a whole percentage in [0, 100], got {v!r}.")
+        if self.upper is not None and self.upper <= self.lower:
+            raise PkpdError(f"Rule condition [{self.lower}%, {self.upper}%) is empty; the upper bound must "
+                            "exceed the lower.")
+        if self.lower == 0 and self.upper is None:
+            raise PkpdError("A rule condition must exclude someone: give a lower or an upper PASI bound.")
+        if self.action not in RULE_ACTIONS:
+            raise PkpdError(f"Unknown rule action {self.action!r}; allowed: {list(RULE_ACTIONS)}.")
+        courses = tuple(self.courses)
+        if not courses or not all(isinstance(c, Course) for c in courses):
+            raise PkpdError("A rule needs at least one Course to give.")
+        early = [t for c in courses for t in c.dose_times() if t < self.time]
+        if early:
+            raise PkpdError(f"A rule judged at day {format_number(self.time)} cannot give a dose before it "
+                            f"(day {format_number(early[0])}).")
+        object.__setattr__(self, "courses", courses)
+
+    def apply(self, base: "Regimen") -> "Regimen":
+        """The regimen of a patient for whom the rule fired (rules of ``base`` dropped)."""
+        if self.action == "add":
+            return Regimen(base.courses + self.courses)
+        kept = [d for d in base.doses() if d.time <= self.time]
+        return Regimen(Regimen.from_doses(kept).courses + self.courses)
+
+    def __str__(self) -> str:
+        from ._regimen_text import format_rule
+        return format_rule(self)
+
+
 @dataclass(frozen=True)
 class Regimen:
     """A dosing regimen: a tuple of :class:`Course` items (an empty tuple is placebo).
@@ -319,13 +374,33 @@ class Regimen:
     """
 
     courses: tuple[Course, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self):
         courses = tuple(self.courses)
         for c in courses:
             if not isinstance(c, Course):
                 raise PkpdError(f"Regimen courses must be Course objects, got {type(c).__name__}.")
+        rules = tuple(self.rules)
+        for r in rules:
+            if not isinstance(r, Rule):
+                raise PkpdError(f"Regimen rules must be Rule objects, got {type(r).__name__}.")
+        if any(b.time < a.time for a, b in zip(rules, rules[1:])):
+            raise PkpdError("Rules must be in time order.")
         object.__setattr__(self, "courses", courses)
+        object.__setattr__(self, "rules", rules)
+
+    @property
+    def base(self) -> "Regimen":
+        """The regimen without its rules."""
+        return Regimen(self.courses)
+
+    def variants(self) -> list[tuple[frozenset, "Regimen"]]:
+        """Every regimen a patient can end up on: (indices of the rules that fired, regimen)."""
+        out = [(frozenset(), self.base)]
+        for i, rule in enumerate(self.rules):
+            out += [(fired | {i}, rule.apply(reg)) for fired, reg in out]
+        return out
 
     @classmethod
     def parse(cls, text: str) -> "Regimen":
@@ -361,7 +436,7 @@ class Regimen:
 
     @property
     def is_placebo(self) -> bool:
-        return not self.courses
+        return not self.courses and not self.rules
 
     @property
     def depends_on_weight(self) -> bool:
@@ -405,7 +480,8 @@ class Regimen:
     def __add__(self, other: "Regimen") -> "Regimen":
         if not isinstance(other, Regimen):
             return NotImplemented
-        return Regimen(self.courses + other.courses)
+        return Regimen(self.courses + other.courses, tuple(sorted(self.rules + other.rules,
+                                                                  key=lambda r: r.time)))
 
     def __str__(self) -> str:
         from ._regimen_text import format_regimen

@@ -153,16 +153,40 @@ def responder_probability(depth, omega, thresholds) -> np.ndarray:
     return ndtr((log_depth - cut) / omega)
 
 
+def interval_probability(lo, hi, omega):
+    """P(lo <= s < hi) for the log-normal response scale s = exp(omega * N(0, 1))."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(ndtr(np.log(hi) / omega) - ndtr(np.log(lo) / omega), 0.0)
+
+
+def _scale_cut(depth, c):
+    """The response scale s above which a patient of this depth passes log-cut c (>= 0)."""
+    if c == 0.0:
+        return np.zeros(np.shape(depth))
+    with np.errstate(divide="ignore"):
+        return c / depth
+
+
+PD_NAMES = ("kout", "Imax", "IC50", "hill", "Pmax")
+
+
 class PasiEngine:
     """One model, fixed regimens, times and virtual patients: concentrations cached, PD on demand.
 
-    Used by :func:`response_rates`, by the trial simulator and by the fitting layer, so
-    there is one copy of every formula. ``values`` passed to the methods override the
-    model's parameter values by name.
+    Used by :func:`response_rates`, by the trial simulator, the fitting layer and
+    :func:`pkpd.predict`, so there is one copy of every formula. ``values`` passed to the
+    methods override the model's parameter values by name.
+
+    A regimen with response-guided rules expands into the regimens a patient can end up
+    on (its variants). Each variant has its own time grid, so a regimen's rates never
+    depend on which other regimens are computed with it. A rule's condition is a
+    threshold on the patient's response scale s (s d(t) >= -ln(1 - x) for a PASI-x
+    response at depth d), so the patients of each node split into intervals of s, each on
+    one variant, and every rate stays an analytic, smooth expectation.
     """
 
     def __init__(self, model, regimens, times_days: np.ndarray, population: Population, step: float = GRID_STEP,
-                 method: str = "auto"):
+                 method: str = "auto", refinement: np.ndarray = DOSE_REFINEMENT):
         from ._simulate import check_times, named_regimens
         if not model.pd:
             raise PkpdError(f"Model '{model.name}' has no [pd] section; load a PASI model such as "
@@ -174,23 +198,56 @@ class PasiEngine:
         self.times = check_times(times_days)
         self.population = population
         self.method = method
-        grid = np.arange(0.0, self.times[-1] + step, step)
-        # The drug effect can swing from none to full within hours of a dose; a geometric
-        # run of extra points after each dose keeps linear interpolation accurate there.
-        doses = np.unique(np.concatenate([r.dose_times() for r in self.regimens.values()] + [[]]))
-        near = (doses[:, None] + DOSE_REFINEMENT[None, :]).ravel()
-        grid = np.concatenate([grid, near, self.times, [0.0]])
-        self.grid = np.unique(grid[(grid >= 0.0) & (grid <= self.times[-1])])
-        self.index = np.searchsorted(self.grid, self.times)
+        rule_times = [r.time for reg in self.regimens.values() for r in reg.rules]
+        self.eval_times = np.union1d(self.times, rule_times)
+        self.out_index = np.searchsorted(self.eval_times, self.times)
+        self.plans, self.variants = [], []
+        for reg in self.regimens.values():
+            plan = {}
+            for fired, variant in reg.variants():
+                plan[fired] = len(self.variants)
+                self.variants.append(variant)
+            self.plans.append(plan)
+        lag = float(model.values.get("tlag", 0.0))
+        horizon = self.eval_times[-1]
+        self.grids, self.grid_index = [], []
+        for variant in self.variants:
+            doses = variant.dose_times() + lag
+            grid = np.concatenate([np.arange(0.0, horizon + step, step), self.eval_times, [0.0], doses,
+                                   (doses[:, None] + np.asarray(refinement)[None, :]).ravel()])
+            grid = np.unique(grid[(grid >= 0.0) & (grid <= horizon)])
+            self.grids.append(grid)
+            self.grid_index.append(np.searchsorted(grid, self.eval_times))
         self._pk_key = None
         self._conc = None
-        self._work = None
+        self._work = {}
 
+    # -- values ---------------------------------------------------------------------------
     def individual(self, values: Mapping | None = None) -> dict:
         return self.population.individual(self.model, dict(values or {}))
 
-    def concentrations(self, values: Mapping | None = None) -> np.ndarray:
-        """Concentrations (regimen, node, grid), recomputed only when PK values change."""
+    def _node_values(self, values) -> dict:
+        p = self.individual(values)
+        v = {}
+        for name in PD_NAMES:
+            x = np.asarray(p[name], float)
+            # One value for all nodes stays a scalar: it keeps the fast filter path.
+            v[name] = float(x[0]) if np.all(x == x[0]) else (x if name == "kout" else x[:, None])
+        return v
+
+    def _cuts(self, thresholds):
+        return [-math.log1p(-float(x)) for x in thresholds]
+
+    def _rule_cut(self, percent: int | None) -> float:
+        if percent is None:
+            return math.inf
+        known = model_endpoints(self.model)
+        thr = known.get(f"PASI{percent}", percent / 100.0)
+        return -math.log1p(-thr) if thr < 1.0 else math.inf
+
+    # -- PK --------------------------------------------------------------------------------
+    def concentrations(self, values: Mapping | None = None) -> list:
+        """Concentrations per variant, (node, grid), recomputed only when PK values change."""
         from ._simulate import concentration_closed_form, concentration_ode, resolve_events
         v = dict(self.model.values, **dict(values or {}))
         pk = self.model.pk_names
@@ -198,36 +255,144 @@ class PasiEngine:
                     or (n.startswith(("bsv_", "weight_exponent_")) and n.split("_")[-1] in pk))
         if key != self._pk_key:
             p = self.individual(values)
-            pk = {k: p[k] for k in self.model.pk_names}
+            pkp = {k: p[k] for k in pk}
             method = self.method if self.method != "auto" else ("closed_form" if self.model.is_linear else "ode")
-            conc = np.empty((len(self.regimens), self.population.n, self.grid.size))
-            for r, reg in enumerate(self.regimens.values()):
-                events = resolve_events(reg, self.population.weight, pk)
-                conc[r] = (concentration_closed_form(self.grid, events, pk) if method == "closed_form"
-                           else concentration_ode(self.grid, events, pk, self.model))
+            conc = []
+            for variant, grid in zip(self.variants, self.grids):
+                events = resolve_events(variant, self.population.weight, pkp)
+                conc.append(concentration_closed_form(grid, events, pkp) if method == "closed_form"
+                            else concentration_ode(grid, events, pkp, self.model))
             self._pk_key, self._conc = key, conc
         return self._conc
 
-    def depth(self, values: Mapping | None = None) -> np.ndarray:
-        """Depth of response d = -ln R at the requested times: (regimen, node, time)."""
-        c = self.concentrations(values)
-        p = self.individual(values)
-        v = {}
-        for name in ("kout", "Imax", "IC50", "hill", "Pmax"):
-            x = np.asarray(p[name], float)
-            # One value for all nodes stays a scalar: it keeps the fast filter path.
-            v[name] = float(x[0]) if np.all(x == x[0]) else (x if name == "kout" else x[:, None])
-        if self._work is None or self._work.shape != c.shape:
-            self._work = np.empty_like(c)
-        return response_depth(self.grid, c, v, at=self.index, work=self._work)
+    # -- depth of response -----------------------------------------------------------------
+    def depth(self, values: Mapping | None = None) -> list:
+        """Depth d = -ln R per variant at the evaluation times: list of (node, time)."""
+        v = self._node_values(values)
+        out = []
+        for c, grid, idx in zip(self.concentrations(values), self.grids, self.grid_index):
+            work = self._work.get(c.shape)
+            if work is None:
+                work = self._work[c.shape] = np.empty_like(c)
+            out.append(response_depth(grid, c, v, at=idx, work=work))
+        return out
+
+    # -- rates -----------------------------------------------------------------------------
+    def _probabilities(self, r: int, depths: list, omega, cuts) -> tuple[np.ndarray, np.ndarray]:
+        """Per-node responder probabilities (..., node, time, endpoint) of named regimen r,
+        and the per-node share for whom each rule fired (..., node, rule)."""
+        reg = list(self.regimens.values())[r]
+        plan = self.plans[r]
+        omega = np.asarray(omega, float)
+        if not reg.rules:
+            d = depths[plan[frozenset()]][..., self.out_index]
+            with np.errstate(divide="ignore"):
+                z = (np.log(d)[..., None] - np.log(cuts)) / omega[..., None, None, None]
+            return ndtr(z), np.zeros(d.shape[:-1] + (0,))
+        om = omega[..., None]
+        shape = depths[0].shape[:-1]
+        pieces = [(frozenset(), np.zeros(shape), np.full(shape, np.inf))]
+        fired_share = np.zeros(shape + (len(reg.rules),))
+        for j, rule in enumerate(reg.rules):
+            t = int(np.searchsorted(self.eval_times, rule.time))
+            low, high = self._rule_cut(rule.lower if rule.lower else None), self._rule_cut(rule.upper)
+            new = []
+            for fired, lo, hi in pieces:
+                d = depths[plan[fired]][..., t]
+                L = _scale_cut(d, low) if rule.lower else np.zeros(shape)
+                U = _scale_cut(d, high)
+                in_lo, in_hi = np.maximum(lo, L), np.minimum(hi, U)
+                fired_share[..., j] += interval_probability(in_lo, in_hi, om)
+                for piece in ((fired | {j}, in_lo, in_hi), (fired, lo, np.minimum(hi, L)),
+                              (fired, np.maximum(lo, U), hi)):
+                    if np.any(piece[1] < piece[2]):
+                        new.append(piece)
+            pieces = new
+        probs = np.zeros(shape + (self.times.size, len(cuts)))
+        for fired, lo, hi in pieces:
+            d = depths[plan[fired]][..., self.out_index]
+            for e, c in enumerate(cuts):
+                start = np.maximum(lo[..., None], _scale_cut(d, c))
+                probs[..., e] += interval_probability(start, hi[..., None], om[..., None])
+        return probs, fired_share
 
     def rates(self, values: Mapping | None = None, thresholds=(0.75, 0.9)) -> np.ndarray:
         """Expected responder rates (regimen, time, endpoint) over the nodes."""
+        omega = self._omega(values)
+        depths = self.depth(values)
+        cuts = self._cuts(thresholds)
+        return np.stack([self._probabilities(r, depths, omega, cuts)[0].mean(axis=0)
+                         for r in range(len(self.regimens))])
+
+    def fired(self, values: Mapping | None = None) -> np.ndarray:
+        """Share of patients for whom each rule fired: (regimen, rule), NaN-padded."""
+        omega = self._omega(values)
+        depths = self.depth(values)
+        n_rules = max((len(r.rules) for r in self.regimens.values()), default=0)
+        out = np.full((len(self.regimens), n_rules), np.nan)
+        for r in range(len(self.regimens)):
+            share = self._probabilities(r, depths, omega, [1.0])[1].mean(axis=0)
+            out[r, :share.size] = share
+        return out
+
+    def _omega(self, values) -> float:
         v = dict(self.model.values, **dict(values or {}))
         omega = v["omega_response"]
         if not omega > 0:
             raise PkpdError(f"Parameter 'omega_response' = {omega!r} is not allowed; it must be > 0.")
-        return responder_probability(self.depth(values), omega, thresholds).mean(axis=1)
+        return omega
+
+    # -- many parameter sets at once -------------------------------------------------------
+    def rates_draws(self, draws: Mapping[str, np.ndarray], thresholds, chunk: int = 50, progress=None):
+        """Rates for many parameter sets: ``draws`` maps names to arrays (n_draws,).
+
+        Returns (draw, regimen, time, endpoint) and the fired shares (draw, regimen, rule).
+        When only PD parameters vary (and kout has no BSV) the draws run as batched
+        matrix products; otherwise one draw at a time.
+        """
+        names = list(draws)
+        n = len(next(iter(draws.values()))) if draws else 0
+        fast = set(names) <= set(PD_NAMES) | {"omega_response"} and "bsv_kout" not in self.model.values
+        n_rules = max((len(r.rules) for r in self.regimens.values()), default=0)
+        rates = np.empty((n, len(self.regimens), self.times.size, len(thresholds)))
+        fired = np.full((n, len(self.regimens), n_rules), np.nan)
+        cuts = self._cuts(thresholds)
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
+            sets = [{k: float(draws[k][i]) for k in names} for i in range(sl.start, sl.stop)]
+            if not fast:
+                for i, values in zip(range(sl.start, sl.stop), sets):
+                    rates[i] = self.rates(values, thresholds)
+                    f = self.fired(values)
+                    fired[i, :, :f.shape[1]] = f
+            else:
+                depths = self._depth_batch(sets)
+                omega = np.array([self._omega(v) for v in sets])
+                for r in range(len(self.regimens)):
+                    probs, share = self._probabilities(r, depths, omega, cuts)
+                    rates[sl, r] = probs.mean(axis=-3)
+                    fired[sl, r, :share.shape[-1]] = share.mean(axis=-2)
+            if progress is not None:
+                progress(sl.stop, n)
+        return rates, fired
+
+    def _depth_batch(self, sets: list[dict]) -> list:
+        """Depth per variant for a batch of PD parameter sets: list of (draw, node, time)."""
+        from ._pd import response_weights
+        nodes = [self._node_values(v) for v in sets]
+        stacked = {}
+        for name in PD_NAMES:
+            cols = [np.broadcast_to(nv[name], (self.population.n,) if name == "kout" else (self.population.n, 1))
+                    for nv in nodes]
+            stacked[name] = np.stack(cols)  # (draw, node) or (draw, node, 1)
+        kout = stacked["kout"][:, 0]
+        v = {name: stacked[name] for name in ("Imax", "IC50", "hill", "Pmax")}
+        out = []
+        for c, grid, idx in zip(self.concentrations(), self.grids, self.grid_index):
+            inh = drug_inhibition(c[None, :, :], v)                    # (draw, node, grid)
+            y = np.matmul(inh, response_weights(grid, idx, kout))      # (draw, node, time)
+            out.append(-np.log1p(-np.minimum(y, 1.0)))
+        return out
 
 
 def _times_days(times, time_unit):
@@ -302,7 +467,21 @@ def response_rates(model, regimens, times, *, time_unit: str = "day", endpoints=
     rates = engine.rates(thresholds=list(ends.values()))
     design = (f"mean over {population.n} fixed {population.method} nodes (seed {population.seed}) of the "
               "analytic responder probability given each node's PK/PD")
-    return rates_dataset(rates, engine.regimens, t, ends, model, {"integration": design, "grid_step_day": step})
+    ds = rates_dataset(rates, engine.regimens, t, ends, model, {"integration": design, "grid_step_day": step})
+    return add_rule_shares(ds, engine, engine.fired())
+
+
+def add_rule_shares(ds: xr.Dataset, engine: PasiEngine, fired: np.ndarray) -> xr.Dataset:
+    """Attach each rule's text and the share of patients it fired for (``rule`` dim), if any."""
+    n_rules = fired.shape[-1]
+    if n_rules == 0:
+        return ds
+    texts = [[str(r.rules[j]) if j < len(r.rules) else "" for j in range(n_rules)]
+             for r in engine.regimens.values()]
+    dims = ds.rate.dims[:-3] + ("regimen", "rule") if fired.ndim == 3 else ("regimen", "rule")
+    ds["rule_text"] = (("regimen", "rule"), np.array(texts, dtype=object).astype(str))
+    ds["rule_fired"] = (dims, fired, {"units": "1", "long_name": "share of patients for whom the rule fired"})
+    return ds
 
 
 def _trial_chunk(model, regimen, times, n_patients, seed_seq, thresholds, step, weight):
@@ -341,6 +520,10 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, n_trials: int = 1,
         raise PkpdError("keep_patients=True keeps one trial's patients; use n_trials=1.")
     ends = select_endpoints(model, endpoints)
     regs = named_regimens(regimens)
+    ruled = [name for name, r in regs.items() if r.rules]
+    if ruled:
+        raise PkpdError(f"simulate_trial does not follow response-guided rules (regimen {ruled[0]!r}); use "
+                        "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
     t = _times_days(times, time_unit)
     thresholds = list(ends.values())
     total = n_per_arm * n_trials

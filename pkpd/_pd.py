@@ -96,15 +96,7 @@ def first_order_response(t, u, k, y0=0.0, at=None):
         return np.broadcast_to(y0[..., None], lead + (idx.size,)).copy()
     if np.ndim(k) == 0 and idx.size * t.size <= 4_000_000:
         k = float(k)
-        kh = k * h
-        w1 = 1.0 - np.exp(-kh)   # weight of u_n in step n
-        w2 = 1.0 - phi(kh)       # weight of (u_{n+1} - u_n) in step n
-        # Step n's input reaches t_j (j >= n+1) decayed by exp(-k (t_j - t_{n+1})).
-        lag = t[idx][None, :] - t[1:, None]
-        decay = np.exp(-k * np.where(lag >= 0.0, lag, np.inf))
-        M = np.zeros((t.size, idx.size))
-        M[:-1] += (w1 - w2)[:, None] * decay
-        M[1:] += w2[:, None] * decay
+        M = response_weights(t, idx, k)
         # One fixed-order contraction per requested time (numpy's einsum loop, not BLAS):
         # a value then never depends on which other times or rows were requested with it,
         # so a prediction reproduces a fitted rate to the last bit. Grid points after t_j
@@ -124,6 +116,27 @@ def first_order_response(t, u, k, y0=0.0, at=None):
     for n in range(h.size):
         y[..., n + 1] = e[..., n] * y[..., n] + drive[..., n]
     return y[..., idx]
+
+
+def response_weights(t, idx, k):
+    """Weights ``M`` with ``y(t_j) - y0 e^{-k(t_j - t_0)} = sum_n u_n M[n, j]`` (see first_order_response).
+
+    ``k`` may be a scalar or an array of rate constants; the result has shape
+    ``k.shape + (n_grid, len(idx))``.
+    """
+    t = np.asarray(t, float)
+    k = np.asarray(k, float)[..., None, None]
+    h = np.diff(t)[:, None]
+    kh = k * h
+    w1 = 1.0 - np.exp(-kh)   # weight of u_n in step n
+    w2 = 1.0 - phi(kh)       # weight of (u_{n+1} - u_n) in step n
+    # Step n's input reaches t_j (j >= n+1) decayed by exp(-k (t_j - t_{n+1})).
+    lag = t[idx][None, :] - t[1:, None]
+    decay = np.exp(-k * np.where(lag >= 0.0, lag, np.inf))
+    M = np.zeros(k.shape[:-2] + (t.size, len(idx)))
+    M[..., :-1, :] += (w1 - w2) * decay
+    M[..., 1:, :] += w2 * decay
+    return M
 
 
 def effect_compartment(t, c, ke0, ce0=0.0):

@@ -2,7 +2,9 @@
 
 Grammar (case-insensitive; README.md repeats it with examples)::
 
-    regimen   := "placebo" | course { ("then" | ";") course }
+    regimen   := ("placebo" | course { ("then" | ";") course }) { ";" rule }
+    rule      := "if" condition "at" ("week" | "day") NUMBER ":" ["switch to"] course { "then" course }
+    condition := "not PASI" N | "PASI" N | "PASI" N "-" M     (N, M whole percentages)
     course    := amount [route] schedule
     amount    := NUMBER ("mg" | "mg/kg") [ "if weight <=" NUMBER "kg else" amount ]
     route     := "SC" | "IV" [ "over" NUMBER ("min" | "h" | "hours" | "days")
@@ -15,20 +17,21 @@ Grammar (case-insensitive; README.md repeats it with examples)::
                    | "for" NUMBER "doses" | "at steady state" }
 
 A route may be left out only after ``then``, where the previous course's route carries
-over. A repeat without ``from`` starts one interval after the last dose before it
+over. Rule conditions: "not PASI75" is an improvement below 75%, "PASI75" at least 75%,
+"PASI50-74" at least 50% and below 75%. A repeat without ``from`` starts one interval after the last dose before it
 (day 0 when there is none). ``until`` is a closed bound.
 """
 
 from __future__ import annotations
 
-import re
-
-from ._dosing import Amount, Course, Regimen, WeightBands, format_number
+from ._dosing import Amount, Course, Regimen, Rule, WeightBands, format_number
 from ._errors import PkpdError
+
+import re
 
 _TOKEN = re.compile(
     r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?"
-    r"|mg/kg|mg/h|mg/day|<=|>=|[<>]|[,;]|[A-Za-z]+|\S")
+    r"|mg/kg|mg/h|mg/day|<=|>=|[<>]|[,;:-]|(?i:pasi)\d+|[A-Za-z]+|\S")
 _UNIT_WORDS = {"week": "week", "weeks": "week", "day": "day", "days": "day"}
 _DURATION_WORDS = {"min": 1 / 1440, "mins": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440,
                    "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
@@ -213,18 +216,63 @@ class _Parser:
                                      f"impossible course: {err}") from None
 
     def regimen(self) -> Regimen:
-        if self.peek() == "placebo":
-            self.take()
-            if self.peek() is not None:
-                self.fail("nothing after 'placebo'")
-            return Regimen(())
         if not self.tokens:
             self.fail("a regimen such as '45 mg SC at week 0' or 'placebo'")
-        courses = [self.course(None, after_then=False)]
+        courses = []
+        if self.peek() == "placebo":
+            self.take()
+        else:
+            courses.append(self.course(None, after_then=False))
+        rules = []
         while self.peek() is not None:
+            if self.peek() == ";" and self.peek(1) == "if":
+                self.take()
+                rules.append(self.rule())
+                continue
+            if rules or not courses:
+                self.fail("'; if ...' (a response-guided rule) or the end of the regimen")
             sep = self.expect(("then", ";"), "'then', ';' or the end of the regimen")
             courses.append(self.course(courses[-1], after_then=(sep == "then")))
-        return Regimen(tuple(courses))
+        try:
+            return Regimen(tuple(courses), tuple(rules))
+        except PkpdError as err:
+            raise RegimenSyntaxError(f"Regimen text {self.text!r}: {err}") from None
+
+    def percent(self, token: str, what: str) -> int:
+        m = re.fullmatch(r"pasi(\d+)", token or "")
+        if not m:
+            self.fail(what)
+        self.take()
+        return int(m.group(1))
+
+    def rule(self) -> Rule:
+        start = self.i
+        self.expect(("if",), "'if'")
+        if self.accept("not"):
+            lower, upper = 0, self.percent(self.peek(), "an endpoint such as 'PASI75' after 'not'")
+        else:
+            lower = self.percent(self.peek(), "a condition: 'not PASI75', 'PASI75' or 'PASI50-74'")
+            upper = None
+            if self.accept("-"):
+                value = self.number("the upper percentage, as in 'PASI50-74'")
+                upper = int(value) + 1
+        self.expect(("at",), "'at week N' (when the response is judged)")
+        unit = self.unit()
+        time = self.number() * (7.0 if unit == "week" else 1.0)
+        self.expect((":",), "':' and what the patients get")
+        action = "add"
+        if self.accept("switch"):
+            self.expect(("to",), "'to' (as in 'switch to 45 mg SC every 8 weeks ...')")
+            action = "switch"
+        courses = [self.course(None, after_then=False)]  # a rule names its amount and route in full
+        while self.peek() == "then":
+            self.take()
+            courses.append(self.course(courses[-1], after_then=True))
+        try:
+            return Rule(time, lower, upper, tuple(courses), action, unit=unit)
+        except PkpdError as err:
+            self.i = start
+            raise RegimenSyntaxError(f"Regimen text {self.text!r} has an impossible rule: {err}") from None
 
 
 def parse_regimen(text: str) -> Regimen:
@@ -312,12 +360,33 @@ def format_course(course: Course) -> str:
     return " ".join(parts)
 
 
-def format_regimen(regimen: Regimen) -> str:
-    if regimen.is_placebo:
-        return "placebo"
-    text = format_course(regimen.courses[0])
-    for prev, course in zip(regimen.courses, regimen.courses[1:]):
+def _format_courses(courses) -> str:
+    text = format_course(courses[0])
+    for prev, course in zip(courses, courses[1:]):
         sequential = (course.times or course.start is not None) and \
             course.dose_times()[0] > prev.dose_times()[-1]
         text += (" then " if sequential else "; ") + format_course(course)
+    return text
+
+
+def format_rule(rule: Rule) -> str:
+    if rule.lower == 0:
+        cond = f"not PASI{rule.upper}"
+    elif rule.upper is None:
+        cond = f"PASI{rule.lower}"
+    else:
+        cond = f"PASI{rule.lower}-{rule.upper - 1}"
+    unit, when = _time_phrase([rule.time], rule.unit)
+    courses = format_course(rule.courses[0])
+    for prev, course in zip(rule.courses, rule.courses[1:]):
+        courses += " then " + format_course(course)
+    return f"if {cond} at {unit} {when}: {'switch to ' if rule.action == 'switch' else ''}{courses}"
+
+
+def format_regimen(regimen: Regimen) -> str:
+    if regimen.is_placebo:
+        return "placebo"
+    text = _format_courses(regimen.courses) if regimen.courses else "placebo"
+    for rule in regimen.rules:
+        text += "; " + format_rule(rule)
     return text
