@@ -63,6 +63,119 @@ def _fit(args) -> int:
     return 0
 
 
+def _prediction_records(ds) -> list[dict]:
+    rows = []
+    for name in ds.regimen.values:
+        for t, week in zip(ds.time.values, ds.week.values):
+            for end in ds.endpoint.values:
+                sel = dict(regimen=name, time=t, endpoint=end)
+                row = {"regimen": str(name), "regimen_text": str(ds.regimen_text.sel(regimen=name).item()),
+                       "week": float(week), "endpoint": str(end), "rate": float(ds.rate.sel(**sel))}
+                for key in ("lower", "upper", "trial_lower", "trial_upper"):
+                    if key in ds:
+                        row[key] = float(ds[key].sel(**sel))
+                rows.append(row)
+    return rows
+
+
+def _rule_records(ds) -> list[dict]:
+    if "rule_fired" not in ds:
+        return []
+    out = []
+    for name in ds.regimen.values:
+        for j in ds.rule.values:
+            text = str(ds.rule_text.sel(regimen=name, rule=j).item())
+            if not text:
+                continue
+            row = {"regimen": str(name), "rule": text, "fired": float(ds.rule_fired.sel(regimen=name, rule=j))}
+            if "rule_fired_lower" in ds:
+                row["lower"] = float(ds.rule_fired_lower.sel(regimen=name, rule=j))
+                row["upper"] = float(ds.rule_fired_upper.sel(regimen=name, rule=j))
+            out.append(row)
+    return out
+
+
+def _predict(args) -> int:
+    import json
+
+    from ._predict import predict
+    weeks = list(args.at_week)
+    horizon = args.horizon_weeks if args.horizon_weeks is not None else max(weeks)
+    if not horizon > 0:
+        raise PkpdError(f"--horizon-weeks must be > 0, got {horizon:g}.")
+    for w in weeks:
+        if not 0 <= w <= horizon:
+            raise PkpdError(f"Week {w:g} is outside the simulated range [0, {horizon:g}] weeks; give weeks in that "
+                            "range or a longer --horizon-weeks.")
+    if sorted(set(weeks)) != weeks:
+        raise PkpdError(f"--at-week must list distinct weeks in increasing order, got {weeks}.")
+    weight = args.weight
+    if args.weight_median is not None or args.weight_cv is not None:
+        if weight is not None:
+            raise PkpdError("Give --weight or --weight-median/--weight-cv, not both.")
+        if args.weight_median is None or args.weight_cv is None:
+            raise PkpdError("--weight-median and --weight-cv go together (a log-normal weight distribution).")
+        weight = {"median": args.weight_median, "cv": args.weight_cv}
+    regimens = {text: text for text in args.regimen}
+    options = dict(n_draws=args.draws, trial_size=args.trial_size, level=args.level, seed=args.seed,
+                   weight=weight, subgroups=args.subgroup_weight,
+                   progress=args.draws >= 50 and not args.quiet)
+    ds = predict(args.fit, regimens, weeks, **options)
+    if args.json:
+        record = {"fit": args.fit, "level": args.level, "n_draws": args.draws, "trial_size": args.trial_size,
+                  "predictions": _prediction_records(ds), "rules": _rule_records(ds)}
+        if "rate_by_subgroup" in ds:
+            record["subgroups"] = [
+                {"regimen": str(r), "subgroup": str(g), "share": float(ds.subgroup_share.sel(subgroup=g)),
+                 "week": float(w), "endpoint": str(e),
+                 "rate": float(ds.rate_by_subgroup.sel(regimen=r, subgroup=g, time=t, endpoint=e))}
+                for r in ds.regimen.values for g in ds.subgroup.values
+                for t, w in zip(ds.time.values, ds.week.values) for e in ds.endpoint.values]
+        print(json.dumps(record, indent=2))
+    else:
+        print(_prediction_table(ds, args))
+    if args.plot:
+        from ._plot import plot_response
+        grid = sorted(set(np.arange(0.0, horizon + 1e-9, 1.0)) | set(weeks))
+        curve = predict(args.fit, regimens, grid, **dict(options, trial_size=None, subgroups=None))
+        bands = (curve.lower, curve.upper) if "lower" in curve else None
+        plot_response(curve, args.plot, interval=bands)
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0
+
+
+def _prediction_table(ds, args) -> str:
+    level = f"{args.level:.0%}"
+    head = f"{'regimen':<58} {'week':>5} {'endpoint':<8} {'rate':>6}"
+    if "lower" in ds:
+        head += f"  {level + ' (parameters)':>20}"
+    if "trial_lower" in ds:
+        head += f"  {level + f' (trial of {args.trial_size})':>20}"
+    lines = [head]
+    for row in _prediction_records(ds):
+        line = f"{row['regimen'][:58]:<58} {row['week']:>5g} {row['endpoint']:<8} {100 * row['rate']:5.1f}%"
+        for lo, hi in (("lower", "upper"), ("trial_lower", "trial_upper")):
+            if lo in row:
+                interval = f"{100 * row[lo]:.1f}-{100 * row[hi]:.1f}%"
+                line += f"  {interval:>20}"
+        lines.append(line)
+    for rule in _rule_records(ds):
+        extra = f" ({level}: {100 * rule['lower']:.1f}-{100 * rule['upper']:.1f}%)" if "lower" in rule else ""
+        lines.append(f"rule '{rule['rule']}' of '{rule['regimen'][:40]}': fired for {100 * rule['fired']:.1f}% "
+                     f"of patients{extra}")
+    if "rate_by_subgroup" in ds:
+        lines.append("\nby body-weight subgroup (share of patients): " + ", ".join(
+            f"{g} {100 * float(sh):.0f}%" for g, sh in zip(ds.subgroup.values, ds.subgroup_share.values)))
+        for r in ds.regimen.values:
+            for t, w in zip(ds.time.values, ds.week.values):
+                for e in ds.endpoint.values:
+                    vals = ds.rate_by_subgroup.sel(regimen=r, time=t, endpoint=e).values
+                    lines.append(f"{str(r)[:58]:<58} {w:>5g} {e:<8} " +
+                                 "  ".join(f"{g}: {100 * v:5.1f}%" for g, v in zip(ds.subgroup.values, vals)))
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pkpd", description="PK/PD of therapeutic antibodies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the fit as JSON instead of the report")
     fit.add_argument("--plot", help="write a PNG of observed vs predicted rates")
     fit.set_defaults(run=_fit)
+
+    pred = sub.add_parser("predict", help="predict PASI response rates of regimens from a saved fit")
+    pred.add_argument("--fit", required=True, help="fit file, e.g. fits/ustekinumab_phase2.json")
+    pred.add_argument("--regimen", action="append", required=True,
+                      help="regimen text (repeat for several), e.g. '45 mg SC at weeks 0, 4 then every 12 weeks "
+                           "until week 52; if not PASI75 at week 16: 45 mg SC at week 16'")
+    pred.add_argument("--at-week", type=float, nargs="+", required=True, help="weeks to report")
+    pred.add_argument("--horizon-weeks", type=float, default=None,
+                      help="the simulated range [0, horizon] (default: the last --at-week); the plot spans it")
+    pred.add_argument("--draws", type=int, default=0, help="parameter draws for the uncertainty interval (e.g. 500)")
+    pred.add_argument("--trial-size", type=int, default=None, help="also give the spread a trial arm of n would see")
+    pred.add_argument("--level", type=float, default=0.95)
+    pred.add_argument("--seed", type=int, default=0)
+    pred.add_argument("--weight", type=float, default=None, help="body weight of every patient (kg)")
+    pred.add_argument("--weight-median", type=float, default=None, help="log-normal weight distribution: median (kg)")
+    pred.add_argument("--weight-cv", type=float, default=None, help="log-normal weight distribution: CV")
+    pred.add_argument("--subgroup-weight", type=float, default=None,
+                      help="also report rates for <= and > this weight (kg)")
+    pred.add_argument("--json", action="store_true", help="machine-readable output")
+    pred.add_argument("--plot", help="write a PNG of response over time with bands")
+    pred.add_argument("--quiet", action="store_true", help="no progress bar")
+    pred.set_defaults(run=_predict)
     return parser
 
 

@@ -211,7 +211,9 @@ class Course:
     until : float, optional
         Last time (days, closed bound) a repeated dose may fall on.
     count : int, optional
-        Number of repeated doses. Exactly one of ``until`` and ``count`` goes with ``every``.
+        Number of repeated doses. At most one of ``until`` and ``count`` goes with
+        ``every``; with neither the repeat is open-ended ("every 12 weeks"): it runs to
+        the end of whatever is simulated, and asking for its dose times needs a horizon.
     steady_state : bool
         The repeat starts at steady state: it has been given every ``every`` days since
         long before ``start`` (NONMEM SS=1). The history is simulated as explicit earlier
@@ -254,9 +256,9 @@ class Course:
                 raise PkpdError("A course needs explicit times or a repeat (`every` with `until` or `count`).")
             return
         object.__setattr__(self, "every", _check_number("Repeat interval (days)", self.every, allow_zero=False))
-        if (self.until is None) == (self.count is None):
-            raise PkpdError("A repeat needs exactly one of `until` (last day, closed) or `count` "
-                            f"(number of doses); got until={self.until!r}, count={self.count!r}.")
+        if self.until is not None and self.count is not None:
+            raise PkpdError("A repeat takes `until` (last day, closed) or `count` (number of doses), not both; "
+                            f"got until={self.until!r}, count={self.count!r}.")
         if self.count is not None:
             if isinstance(self.count, bool) or int(self.count) != self.count or self.count < 1:
                 raise PkpdError(f"Repeat count must be a whole number >= 1, got {self.count!r}.")
@@ -280,19 +282,33 @@ class Course:
             return self.start
         return self.times[-1] + self.every if self.times else 0.0
 
-    def dose_times(self) -> np.ndarray:
-        """All dose times of this course (days), ascending; steady-state history excluded."""
+    @property
+    def open_ended(self) -> bool:
+        return self.every is not None and self.until is None and self.count is None
+
+    def dose_times(self, horizon: float | None = None) -> np.ndarray:
+        """Dose times of this course (days), ascending; steady-state history excluded.
+
+        ``horizon`` (days, closed) cuts an open-ended repeat; it is required for one.
+        """
         if self.every is None:
             return np.asarray(self.times, dtype=float)
         first = self.first_repeat
         if self.count is not None:
             n = self.count
         else:
-            n = int(math.floor((self.until - first + _UNTIL_SLACK_DAYS) / self.every)) + 1
+            end = self.until
+            if end is None:
+                if horizon is None:
+                    raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
+                                    "end the repeat with 'until week N' or 'x N'.")
+                end = horizon
+            n = max(int(math.floor((end - first + _UNTIL_SLACK_DAYS) / self.every)) + 1, 0)
         return np.concatenate([np.asarray(self.times, float), first + self.every * np.arange(n)])
 
-    def doses(self) -> list[Dose]:
-        return [Dose(self.amount, self.route, float(t), self.rate, self.duration) for t in self.dose_times()]
+    def doses(self, horizon: float | None = None) -> list[Dose]:
+        return [Dose(self.amount, self.route, float(t), self.rate, self.duration)
+                for t in self.dose_times(horizon)]
 
     def __str__(self) -> str:
         from ._regimen_text import format_course
@@ -336,7 +352,7 @@ class Rule:
         courses = tuple(self.courses)
         if not courses or not all(isinstance(c, Course) for c in courses):
             raise PkpdError("A rule needs at least one Course to give.")
-        early = [t for c in courses for t in c.dose_times() if t < self.time]
+        early = [t for c in courses for t in c.dose_times(horizon=self.time) if t < self.time]
         if early:
             raise PkpdError(f"A rule judged at day {format_number(self.time)} cannot give a dose before it "
                             f"(day {format_number(early[0])}).")
@@ -346,7 +362,8 @@ class Rule:
         """The regimen of a patient for whom the rule fired (rules of ``base`` dropped)."""
         if self.action == "add":
             return Regimen(base.courses + self.courses)
-        kept = [d for d in base.doses() if d.time <= self.time]
+        kept = [d for d in base.doses(horizon=self.time) if d.time <= self.time]
+        # An open-ended base course would go on after the switch; the switch replaces it.
         return Regimen(Regimen.from_doses(kept).courses + self.courses)
 
     def __str__(self) -> str:
@@ -446,26 +463,33 @@ class Regimen:
     def has_steady_state(self) -> bool:
         return any(c.steady_state for c in self.courses)
 
-    def doses(self) -> list[Dose]:
-        """Every dose, sorted by time (stable: course order breaks ties)."""
-        out = [d for c in self.courses for d in c.doses()]
+    @property
+    def open_ended(self) -> bool:
+        return any(c.open_ended for c in self.courses)
+
+    def doses(self, horizon: float | None = None) -> list[Dose]:
+        """Every dose up to ``horizon`` (days; needed for open-ended repeats), sorted by time."""
+        out = [d for c in self.courses for d in c.doses(horizon)]
+        if horizon is not None:
+            out = [d for d in out if d.time <= horizon]
         return sorted(out, key=lambda d: d.time)
 
-    def dose_times(self) -> np.ndarray:
-        return np.asarray([d.time for d in self.doses()], dtype=float)
+    def dose_times(self, horizon: float | None = None) -> np.ndarray:
+        return np.asarray([d.time for d in self.doses(horizon)], dtype=float)
 
-    def events(self, weight: float | None = None):
+    def events(self, weight: float | None = None, horizon: float | None = None):
         """The explicit event table, one row per dose, as a ``pandas.DataFrame``.
 
         Columns: ``day``, ``week``, ``dose`` (the amount rule as text), ``amount_mg``
         (resolved at ``weight`` kg; NaN where the amount depends on a weight not given),
-        ``route``, ``rate_mg_per_day``, ``duration_day``, ``steady_state``.
+        ``route``, ``rate_mg_per_day``, ``duration_day``, ``steady_state``. Open-ended
+        repeats need ``horizon`` (days).
         """
         import pandas as pd
 
         rows = []
         for c in self.courses:
-            for t in c.dose_times():
+            for t in c.dose_times(horizon):
                 if c.amount.depends_on_weight and weight is None:
                     mg = float("nan")
                 else:

@@ -526,7 +526,8 @@ def fitted_rate_table(result: FitResult, rates: np.ndarray) -> pd.DataFrame:
 
 def format_report(result: FitResult) -> str:
     s = result.settings
-    lines = [f"Fit of model '{result.model.name}' to {result.trial.source}",
+    source = _portable_path(result.trial.source) if result.trial.sha256 else result.trial.source
+    lines = [f"Fit of model '{result.model.name}' to {source}",
              f"likelihood: {s['likelihood']}; {s['n_nodes']} Sobol nodes (seed {s['node_seed']}); "
              f"{s['starts']} starts (seed {s['start_seed']})",
              f"-2 log-likelihood {result.minus2ll:.4f}   AIC {result.aic:.4f}   parameters {result.n_parameters}",

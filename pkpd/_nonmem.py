@@ -157,6 +157,9 @@ def write_nonmem(regimens, path=None, weight=None, time_unit: str = "day") -> pd
         regimens = {1: regimens}
     rows = []
     for ident, reg in regimens.items():
+        if reg.rules:
+            raise PkpdError(f"Regimen of ID {ident} ('{reg}') has response-guided rules, which NONMEM dosing "
+                            "records cannot hold; export each variant (Regimen.variants()) instead.")
         w = weight.get(ident) if isinstance(weight, Mapping) else weight
         for course in reg.courses:
             if course.amount.depends_on_weight and w is None:
@@ -170,6 +173,9 @@ def write_nonmem(regimens, path=None, weight=None, time_unit: str = "day") -> pd
             for t in course.times:
                 rows.append(dict(base, TIME=t / scale, II=0.0, ADDL=0, SS=0))
             if course.every is not None:
+                if course.open_ended:
+                    raise PkpdError(f"Regimen of ID {ident} ('{reg}') repeats without end; NONMEM records need "
+                                    "ADDL: end the repeat with 'until week N' or 'x N'.")
                 n = course.dose_times().size - len(course.times)
                 rows.append(dict(base, TIME=course.first_repeat / scale, II=course.every / scale,
                                  ADDL=n - 1, SS=int(course.steady_state)))

@@ -212,7 +212,7 @@ class PasiEngine:
         horizon = self.eval_times[-1]
         self.grids, self.grid_index = [], []
         for variant in self.variants:
-            doses = variant.dose_times() + lag
+            doses = variant.dose_times(horizon) + lag
             grid = np.concatenate([np.arange(0.0, horizon + step, step), self.eval_times, [0.0], doses,
                                    (doses[:, None] + np.asarray(refinement)[None, :]).ravel()])
             grid = np.unique(grid[(grid >= 0.0) & (grid <= horizon)])
@@ -259,7 +259,7 @@ class PasiEngine:
             method = self.method if self.method != "auto" else ("closed_form" if self.model.is_linear else "ode")
             conc = []
             for variant, grid in zip(self.variants, self.grids):
-                events = resolve_events(variant, self.population.weight, pkp)
+                events = resolve_events(variant, self.population.weight, pkp, horizon=float(grid[-1]))
                 conc.append(concentration_closed_form(grid, events, pkp) if method == "closed_form"
                             else concentration_ode(grid, events, pkp, self.model))
             self._pk_key, self._conc = key, conc

@@ -59,7 +59,7 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI90"), 
     import matplotlib.pyplot as plt
 
     endpoints = [e for e in endpoints if e in ds.endpoint.values]
-    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.5 * len(endpoints), 4.5), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(endpoints), figsize=(5.5 * len(endpoints), 5.5), sharey=True, squeeze=False)
     weeks = ds["week"].values
     for ax, end in zip(axes[0], endpoints):
         for name in ds.regimen.values:
@@ -81,9 +81,16 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI90"), 
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("responders (%)")
     axes[0][0].set_ylim(0, 100)
-    axes[0][-1].legend(fontsize="small")
+    # Regimen names can be whole prescriptions: a wrapped legend under the panels.
+    import textwrap
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    labels = [textwrap.fill(label, 60) for label in labels]
+    lines = sum(label.count("\n") + 1 for label in labels)
     fig.suptitle(f"{ds.attrs.get('model', '')}: PASI response")
     fig.tight_layout()
+    bottom = min(0.6, 0.12 + 0.045 * lines / min(2, len(labels)))
+    fig.subplots_adjust(bottom=bottom)
+    fig.legend(handles, labels, loc="lower center", ncol=min(2, len(labels)), fontsize="small", frameon=False)
     if path is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -102,3 +109,33 @@ def plot_fit(result, path=None):
     last = float(obs["week"].max())
     curve = predict(result, result.trial.regimens, np.arange(0.0, last + 12.5, 0.5))
     return plot_response(curve, path, endpoints=tuple(result.trial.endpoints), observed=obs)
+
+
+def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI90")):
+    """Rates against dose (``ds`` from :func:`pkpd.dose_response`), with parameter bands if present."""
+    import matplotlib
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    doses = ds.dose.values
+    week = float(ds.week.values[0])
+    for end in [e for e in endpoints if e in ds.endpoint.values]:
+        rate = ds.rate.sel(endpoint=end).isel(time=0).values * 100
+        line, = ax.plot(doses, rate, marker="o", label=end)
+        if "lower" in ds:
+            ax.fill_between(doses, ds.lower.sel(endpoint=end).isel(time=0) * 100,
+                            ds.upper.sel(endpoint=end).isel(time=0) * 100, color=line.get_color(), alpha=0.15,
+                            linewidth=0)
+    ax.set_xlabel(f"dose (mg), schedule: {ds.regimen_text.values[-1]}" if "regimen_text" in ds else "dose (mg)")
+    ax.set_ylabel(f"responders at week {week:g} (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title(f"{ds.attrs.get('model', '')}: dose-response")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

@@ -15,6 +15,7 @@ Grammar (case-insensitive; README.md repeats it with examples)::
     repeat    := ("every" [NUMBER] UNIT | "weekly" | "daily")
                  { "from" UNIT NUMBER | "until" UNIT NUMBER | "x" NUMBER
                    | "for" NUMBER "doses" | "at steady state" }
+                 (no "until" or "x": open-ended, to the end of what is simulated)
 
 A route may be left out only after ``then``, where the previous course's route carries
 over. Rule conditions: "not PASI75" is an improvement below 75%, "PASI75" at least 75%,
@@ -201,6 +202,8 @@ class _Parser:
         elif self.peek() in _REPEAT_STARTS:
             rep = self.repeat()
             if after_then and "start" not in rep:
+                if previous.open_ended:
+                    self.fail("an end to the previous repeat ('until week N' or 'x N') before 'then'")
                 last = previous.dose_times()[-1]
                 rep["start"] = last + rep["every"]
             fields.update(rep)
@@ -353,7 +356,7 @@ def format_course(course: Course) -> str:
         if course.until is not None:
             unit, text = _time_phrase([course.until], course.unit)
             parts.append(f"until {unit} {text}")
-        else:
+        elif course.count is not None:
             parts.append(f"x{course.count}")
         if course.steady_state:
             parts.append("at steady state")
@@ -363,8 +366,8 @@ def format_course(course: Course) -> str:
 def _format_courses(courses) -> str:
     text = format_course(courses[0])
     for prev, course in zip(courses, courses[1:]):
-        sequential = (course.times or course.start is not None) and \
-            course.dose_times()[0] > prev.dose_times()[-1]
+        sequential = (course.times or course.start is not None) and not prev.open_ended and \
+            course.dose_times(horizon=course.first_repeat if course.open_ended else None)[0] > prev.dose_times()[-1]
         text += (" then " if sequential else "; ") + format_course(course)
     return text
 

@@ -88,8 +88,11 @@ def check_times(times, time_unit: str = "day") -> np.ndarray:
     return t * TIME_UNITS[time_unit]
 
 
-def resolve_events(regimen: Regimen, weight: np.ndarray, params: dict) -> list[Event]:
-    """Expand a regimen into events for these subjects, steady-state history included."""
+def resolve_events(regimen: Regimen, weight: np.ndarray, params: dict, horizon: float | None = None) -> list[Event]:
+    """Expand a regimen into events for these subjects, steady-state history included.
+
+    ``horizon`` (days) ends open-ended repeats: doses after it cannot change output up to it.
+    """
     if regimen.rules:
         raise PkpdError(f"Regimen '{regimen}' has response-guided rules: who gets which doses depends on "
                         "their PASI response. Use pkpd.predict or pkpd.response_rates with a PASI model; "
@@ -102,7 +105,7 @@ def resolve_events(regimen: Regimen, weight: np.ndarray, params: dict) -> list[E
             duration = np.broadcast_to(
                 course.duration if course.duration is not None else amount / course.rate, weight.shape
             ).astype(float)
-        times = list(course.dose_times())
+        times = list(course.dose_times(horizon))
         if course.steady_state:
             rate = float(np.min(_pk.terminal_rate(params)))
             n_hist = math.ceil(-math.log(SS_TAIL) / (rate * course.every))
@@ -345,7 +348,7 @@ def simulate(model, regimens, times, *, population: Population | None = None,
     pk = {k: p[k] for k in model.pk_names}
     conc = np.empty((len(regs), population.n, t.size))
     for r, reg in enumerate(regs.values()):
-        events = resolve_events(reg, population.weight, pk)
+        events = resolve_events(reg, population.weight, pk, horizon=float(t[-1]))
         if method == "closed_form":
             conc[r] = concentration_closed_form(t, events, pk)
         else:

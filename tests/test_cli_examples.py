@@ -74,3 +74,16 @@ def test_fit_phase2_example_runs_and_writes_the_same_fit(tmp_path):
     assert fresh["data"]["sha256"] == committed["data"]["sha256"]
     for name, est in committed["estimates"].items():
         assert fresh["estimates"][name]["value"] == pytest.approx(est["value"], rel=1e-6)
+
+
+def test_predict_regimens_example_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "predict_regimens.py"), "--draws", "50",
+                          "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "Ranked by PASI75 at week 52" in run.stdout
+    line = next(l for l in run.stdout.splitlines() if l.startswith("Week-16 top-up given to"))
+    given, non_responders = (float(x.split("%")[0]) for x in line.split("given to ")[1].split("week 16 on the label: "))
+    assert given == non_responders
+    assert (tmp_path / "predict_regimens.png").stat().st_size > 20_000
+    assert (tmp_path / "dose_response.png").stat().st_size > 20_000

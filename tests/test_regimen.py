@@ -80,6 +80,10 @@ def test_event_table_lists_every_dose(ustekinumab):
     "45 mg SC every 12 weeks from week 0 x1 at steady state",
     "45 mg SC at days 0, 3 then every 10 days x3",
     "0.5 mg SC at days 0.1, 0.7",
+    "45 mg SC at weeks 0, 4 then every 12 weeks",
+    "45 mg SC at weeks 0, 4 then every 12 weeks until week 52; if not PASI75 at week 16: 45 mg SC at week 16",
+    "45 mg SC at weeks 0, 4 then every 12 weeks; if PASI50-74 at week 28: switch to 90 mg SC every 8 weeks from week 36",
+    "placebo; if not PASI75 at week 12: 90 mg SC at weeks 12, 16",
 ])
 def test_text_round_trip(text):
     regimen = parse_regimen(text)
@@ -105,9 +109,10 @@ def courses(draw):
     if not times or draw(st.booleans()):
         every = draw(st.floats(0.5, 100, allow_nan=False))
         rep["every"] = every
-        if draw(st.booleans()):
+        end = draw(st.sampled_from(["count", "until", "open"]))
+        if end == "count":
             rep["count"] = draw(st.integers(1, 10))
-        else:
+        elif end == "until":
             first = times[-1] + every if times else 0.0
             rep["until"] = first + draw(st.floats(0, 300, allow_nan=False))
     return Course(draw(amounts), route, times, unit=draw(st.sampled_from(["week", "day"])), **extra, **rep)
@@ -118,6 +123,16 @@ def courses(draw):
 def test_any_regimen_prints_to_text_that_parses_back_equal(course_list):
     regimen = Regimen(tuple(course_list))
     assert parse_regimen(str(regimen)) == regimen
+
+
+def test_rule_variants_give_the_doses_a_patient_receives():
+    r = parse_regimen("90 mg SC weekly x4; if not PASI50 at week 8: 90 mg SC at week 8; "
+                      "if PASI90 at week 20: switch to 45 mg SC every 12 weeks from week 24 x2")
+    variants = {tuple(sorted(f)): (v.dose_times() / 7).tolist() for f, v in r.variants()}
+    assert variants == {(): [0, 1, 2, 3], (0,): [0, 1, 2, 3, 8], (1,): [0, 1, 2, 3, 24, 36],
+                        (0, 1): [0, 1, 2, 3, 8, 24, 36]}
+    with pytest.raises(pkpd.RegimenSyntaxError, match="cannot give a dose before it"):
+        parse_regimen("45 mg SC at week 0; if PASI75 at week 16: 45 mg SC at week 10")
 
 
 def test_regimens_add_and_build_from_doses():
@@ -138,6 +153,8 @@ def test_regimens_add_and_build_from_doses():
     ("45 mg SC at months 0", "word 5 'months'"),
     ("45 mg SC at week 0 also", "word 7 'also'"),
     ("45 mg SC weekly x 2.5", "word 6 '2.5'"),
+    ("45 mg SC at week 0; if not PASI75 at week 16 45 mg SC at week 16", "word 14 '45'"),
+    ("45 mg SC at week 0; if nope at week 2: 1 mg SC at week 2", "word 9 'nope'"),
 ])
 def test_unparseable_text_points_at_the_word(text, word):
     with pytest.raises(pkpd.RegimenSyntaxError, match=word):
@@ -177,9 +194,15 @@ def test_unsorted_and_repeated_times_are_rejected():
         parse_regimen("45 mg SC at weeks 0, 0")
 
 
-def test_repeat_needs_exactly_one_end():
-    with pytest.raises(pkpd.PkpdError, match="exactly one of `until`"):
-        Course(Amount(45), "sc", every=7.0)
+def test_open_ended_repeats_need_a_horizon_and_both_ends_are_refused():
+    course = Course(Amount(45), "sc", every=7.0)
+    assert course.open_ended and course.dose_times(horizon=20.0).tolist() == [0.0, 7.0, 14.0]
+    with pytest.raises(pkpd.PkpdError, match="repeats without end; give a horizon"):
+        course.dose_times()
+    with pytest.raises(pkpd.PkpdError, match="not both"):
+        Course(Amount(45), "sc", every=7.0, until=21.0, count=3)
+    with pytest.raises(pkpd.RegimenSyntaxError, match="an end to the previous repeat"):
+        parse_regimen("90 mg SC weekly then 45 mg every 12 weeks")
     with pytest.raises(pkpd.PkpdError, match="ends .* before its first dose"):
         parse_regimen("45 mg SC at week 10 then every 4 weeks until week 12")
 
