@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pkpd
 from pkpd._plot import plot_fit

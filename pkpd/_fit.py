@@ -37,7 +37,6 @@ Uncertainty
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings

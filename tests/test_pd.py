@@ -1,6 +1,5 @@
 """PD links against analytic solutions."""
 
-import math
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.special import ndtr
 
 import pkpd
 from pkpd._cli import main
