@@ -128,7 +128,8 @@ def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=("PASI75", "PASI9
             ax.fill_between(doses, ds.lower.sel(endpoint=end).isel(time=0) * 100,
                             ds.upper.sel(endpoint=end).isel(time=0) * 100, color=line.get_color(), alpha=0.15,
                             linewidth=0)
-    ax.set_xlabel(f"dose (mg), schedule: {ds.regimen_text.values[-1]}" if "regimen_text" in ds else "dose (mg)")
+    schedule = ds.attrs.get("schedule")
+    ax.set_xlabel(f"dose (mg), schedule: {schedule}" if schedule else "dose (mg)")
     ax.set_ylabel(f"responders at week {week:g} (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, alpha=0.3)

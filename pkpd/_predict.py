@@ -281,4 +281,5 @@ def dose_response(fit, doses, schedule: str = "{dose} mg SC at week 0", week: fl
     doses = [float(d) for d in doses]
     regs = {f"{d:g}": schedule.format(dose=f"{d:g}") for d in doses}
     ds = predict(fit, regs, [week], **kwargs)
+    ds.attrs["schedule"] = schedule
     return ds.rename(regimen="dose").assign_coords(dose=("dose", doses, {"units": "mg"}))

@@ -148,6 +148,8 @@ def test_heavier_populations_respond_less_to_a_fixed_dose(fit):
 def test_dose_response_rises_and_ranking_orders(fit):
     dr = pkpd.dose_response(fit, [0, 22.5, 45, 90, 180], week=12)
     assert dr.dose.values.tolist() == [0, 22.5, 45, 90, 180]
+    assert dr.attrs["schedule"] == "{dose} mg SC at week 0"
+    assert dr.regimen_text.sel(dose=22.5).item() == "22.5 mg SC at week 0"
     assert float(dr.rate.diff("dose").min()) > 0
     ds = pkpd.predict(fit, PHASE2, [12])
     ranked = pkpd.compare_regimens(ds, 12, "PASI75")
