@@ -145,12 +145,14 @@ def response_depth(grid, c, v: Mapping, at=None, work=None) -> np.ndarray:
     return -np.log1p(-np.minimum(y, 1.0))
 
 
-def responder_probability(depth, omega, thresholds) -> np.ndarray:
-    """P(PASI-x response | depth) for each threshold x, on a new trailing axis."""
-    cut = np.log(-np.log1p(-np.asarray(thresholds, float)))
+def responder_probability(depth, omega, cuts) -> np.ndarray:
+    """P(s * depth >= c) for each cut c = -ln(1 - x) of a PASI-x response, on a new trailing axis.
+
+    ``omega`` broadcasts against ``depth``; s = exp(omega * N(0, 1)).
+    """
     with np.errstate(divide="ignore"):
         log_depth = np.log(depth)[..., None]
-    return ndtr((log_depth - cut) / omega)
+    return ndtr((log_depth - np.log(cuts)) / np.asarray(omega, float)[..., None])
 
 
 def interval_probability(lo, hi, omega):
@@ -286,9 +288,7 @@ class PasiEngine:
         omega = np.asarray(omega, float)
         if not reg.rules:
             d = depths[plan[frozenset()]][..., self.out_index]
-            with np.errstate(divide="ignore"):
-                z = (np.log(d)[..., None] - np.log(cuts)) / omega[..., None, None, None]
-            return ndtr(z), np.zeros(d.shape[:-1] + (0,))
+            return responder_probability(d, omega[..., None, None], cuts), np.zeros(d.shape[:-1] + (0,))
         om = omega[..., None]
         shape = depths[0].shape[:-1]
         pieces = [(frozenset(), np.zeros(shape), np.full(shape, np.inf))]
