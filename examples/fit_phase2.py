@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pkpd
-from pkpd._plot import plot_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +44,7 @@ def main(argv=None):
         print(table)
 
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-    plot_fit(result, args.plot)
+    pkpd.plot_fit(result, args.plot)
     print(f"wrote {args.plot} (lines: fitted model; points: observed with 95% Clopper-Pearson intervals)")
     return 0
 

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 import pkpd
-from pkpd._plot import plot_dose_response, plot_response
 
 ROOT = Path(__file__).resolve().parent.parent
 BAND = "45 mg if weight <= 100 kg else 90 mg"
@@ -87,10 +86,10 @@ def main(argv=None):
                                            zip(sub.subgroup.values, sub.sel(regimen=name).values)))
 
     curve = pkpd.predict(fit, {k: REGIMENS[k] for k in list(REGIMENS)[5:]}, np.arange(0, 53), n_draws=args.draws)
-    plot_response(curve, out / "predict_regimens.png", interval=(curve.lower, curve.upper))
+    pkpd.plot_response(curve, out / "predict_regimens.png", interval=(curve.lower, curve.upper))
     doses = [0, 5, 10, 22.5, 45, 67.5, 90, 135, 180, 270]
     dr = pkpd.dose_response(fit, doses, "{dose} mg SC at week 0", week=12, n_draws=args.draws)
-    plot_dose_response(dr, out / "dose_response.png")
+    pkpd.plot_dose_response(dr, out / "dose_response.png")
     print(f"\nwrote {out / 'predict_regimens.png'} and {out / 'dose_response.png'}")
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 import pkpd
-from pkpd._plot import plot_concentrations
 
 # The five arms; "weekly x4" doses at weeks 0, 1, 2, 3 (Krueger 2007, Methods).
 PHASE2_ARMS = {
@@ -61,7 +60,7 @@ def main(argv=None):
         print(f"  {name:<18} {mid:.3g} ({lo:.3g}-{hi:.3g})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot_concentrations(ds.drop_sel(regimen="placebo"), out / "phase2_concentrations.png")
+    pkpd.plot_concentrations(ds.drop_sel(regimen="placebo"), out / "phase2_concentrations.png")
     ds.to_netcdf(out / "phase2_concentrations.nc")
     print(f"\nwrote {out / 'phase2_concentrations.png'} and {out / 'phase2_concentrations.nc'}")
 

@@ -26,5 +26,8 @@ from ._fit import FitResult, IdentifiabilityWarning, SavedFit, fit, load_fit
 __all__ += ["FitResult", "IdentifiabilityWarning", "SavedFit", "TrialData", "fit", "load_fit", "load_trial"]
 from ._predict import compare_regimens, dose_response, predict
 from ._dosing import Rule
+from ._pd import effect_compartment, emax, indirect_response, inhibition
+from ._plot import plot_concentrations, plot_dose_response, plot_fit, plot_response
 
-__all__ += ["Rule", "compare_regimens", "dose_response", "predict"]
+__all__ += ["Rule", "compare_regimens", "dose_response", "effect_compartment", "emax", "indirect_response",
+            "inhibition", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response", "predict"]

@@ -28,7 +28,6 @@ from ._errors import PkpdError
 ROUTES = ("sc", "iv", "infusion")
 AMOUNT_UNITS = ("mg", "mg/kg")
 DISPLAY_UNITS = ("week", "day")
-DAYS_PER = {"week": 7.0, "day": 1.0}
 # Repeats that land within this many days of an `until` bound count as on it (floating
 # point in 'every 1.5 weeks' arithmetic); far below any dosing precision.
 _UNTIL_SLACK_DAYS = 1e-9
@@ -458,10 +457,6 @@ class Regimen:
     @property
     def depends_on_weight(self) -> bool:
         return any(c.amount.depends_on_weight for c in self.courses)
-
-    @property
-    def has_steady_state(self) -> bool:
-        return any(c.steady_state for c in self.courses)
 
     @property
     def open_ended(self) -> bool:

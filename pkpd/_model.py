@@ -172,9 +172,6 @@ class Model:
         base = self.pk_names + self.pd_names
         valid = set(base) | {f"bsv_{n}" for n in base} | {"reference_weight"}
         valid |= {f"weight_exponent_{n}" for n in WEIGHT_SCALED if n in base}
-        if self.pd:
-            from ._pasi import pd_extra_names
-            valid |= set(pd_extra_names(self.pd))
         return valid
 
     @property
@@ -195,12 +192,6 @@ class Model:
                 return p
         raise PkpdError(f"Unknown parameter {name!r} for model '{self.name}'; valid names: "
                         f"{[p.name for p in self.parameters]}.")
-
-    @property
-    def variability(self) -> dict[str, float]:
-        """Log-normal BSV as {parameter: omega} (log-scale SD), in table order."""
-        return {p.name[4:]: math.sqrt(math.log1p(p.value ** 2))
-                for p in self.parameters if p.name.startswith("bsv_") and p.value > 0}
 
     def replace(self, values: Mapping[str, float] | None = None, **kwargs) -> "Model":
         """A copy with some parameter values changed; unknown names raise.

@@ -70,10 +70,6 @@ def pd_parameter_names(pd: Mapping) -> tuple[str, ...]:
     return PD_TYPES[kind]
 
 
-def pd_extra_names(pd: Mapping) -> tuple[str, ...]:
-    return ()
-
-
 def check_endpoints(endpoints: Mapping[str, float]) -> dict[str, float]:
     """Validate {"PASI75": 0.75, ...}: names PASI<number>, thresholds in (0, 1), in order."""
     if not endpoints:

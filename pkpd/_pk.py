@@ -127,9 +127,6 @@ def terminal_rate(p: dict) -> np.ndarray:
 
 # -- ODE right-hand side -------------------------------------------------------------------
 
-STATE_NAMES = ("depot", "central", "peripheral", "target")
-
-
 def free_concentration(central, target, p: dict, elimination: str):
     """Free drug concentration (mg/L) from the central amount (and total target for TMDD)."""
     ctot = central / p["V"]

@@ -189,10 +189,9 @@ def test_pk_only_model_and_missing_pd_parameters(tmp_path):
 
 
 def test_response_plot_is_written(pasi, tmp_path):
-    from pkpd._plot import plot_response
     ds = pkpd.response_rates(pasi, ARMS, np.arange(0, 25), time_unit="week", n_nodes=128)
     path = tmp_path / "response.png"
-    fig = plot_response(ds, path)
+    fig = pkpd.plot_response(ds, path)
     assert path.stat().st_size > 20_000
     # one line per regimen in each of the two panels, drawn from the rates
     line = fig.axes[0].lines[3]

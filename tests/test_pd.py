@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import pkpd
-from pkpd._pd import effect_compartment, emax, first_order_response, indirect_response, inhibition
+from pkpd import effect_compartment, emax, indirect_response, inhibition
+from pkpd._pd import first_order_response
 
 
 def test_direct_and_sigmoid_emax_at_known_concentrations():
