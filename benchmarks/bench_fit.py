@@ -24,10 +24,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 import pkpd
-from pkpd import _fit
-from pkpd._model import MODELS_DIR
+from pkpd.inference import FitProblem, Objective
+from pkpd.inference._fit import _start_points, minimize as lm_minimize
 
-PHASE2 = str(MODELS_DIR.parent / "data" / "krueger2007_phase2.csv")
+PHASE2 = "krueger2007_phase2"
 
 
 def timed(f):
@@ -38,14 +38,11 @@ def timed(f):
 
 def baseline_lbfgsb(model, trial):
     """scipy L-BFGS-B on -2LL (finite-difference gradients) from the default fit's 4 start points."""
-    obj = _fit.Objective(model, trial)
-    names = list(_fit.DEFAULT_VARY)
-    tr = {n: _fit.transform_of(model, n) for n in names}
-    lo, hi = _fit._fit_scale_bounds(model, names, tr)
-    first = np.array([float(_fit.to_fit_scale(tr[n], model.values[n])) for n in names])
-    starts = _fit._start_points(obj, model.values, names, tr, lo, hi, first, 4, 64, 0)
-    best = min(minimize(lambda y: obj(_fit._values_at(model.values, names, tr, y)), y0, method="L-BFGS-B",
-                        bounds=list(zip(lo, hi))).fun for y0 in starts)
+    obj = Objective(model, trial)
+    problem = FitProblem.create(model)
+    starts = _start_points(obj, problem, 4, 64, 0)
+    best = min(minimize(lambda y: obj(problem.values(y)), y0, method="L-BFGS-B",
+                        bounds=list(zip(problem.lower, problem.upper))).fun for y0 in starts)
     return best, obj.evaluations
 
 
@@ -58,7 +55,6 @@ def fit_one(counts: pd.DataFrame, truth: dict):
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", pkpd.IdentifiabilityWarning)
@@ -80,12 +76,10 @@ def main(argv=None):
     values = [pkpd.fit(model, trial, seed=s, profile=False).minus2ll for s in range(20)]
     print(f"   default fit, 20 start seeds: -2LL min {min(values):.6f}, max {max(values):.6f}, "
           f"spread {max(values) - min(values):.2e}")
-    names = list(_fit.DEFAULT_VARY)
-    tr = {n: _fit.transform_of(model, n) for n in names}
-    lo, hi = _fit._fit_scale_bounds(model, names, tr)
-    obj = _fit.Objective(model, trial)
+    problem = FitProblem.create(model)
+    obj = Objective(model, trial)
     rng = np.random.default_rng(1)
-    raw = [_fit._minimize(obj, model.values, names, tr, rng.uniform(lo, hi), lo, hi)[1] for _ in range(20)]
+    raw = [lm_minimize(obj, problem, rng.uniform(problem.lower, problem.upper))[1] for _ in range(20)]
     best = min(values)
     hits = sum(abs(r - best) < 1e-4 for r in raw)
     print(f"   single LM runs from 20 uniform random points: {hits}/20 reach -2LL {best:.4f} (within 1e-4); "
@@ -93,7 +87,6 @@ def main(argv=None):
 
     if args.skip_recovery:
         return
-    import dask
     print(f"\n3. Parameter recovery: {args.trials} virtual phase II trials, truth = the phase II estimates")
     truth = {n: full.values[n] for n in full.varying}
     sim = pkpd.simulate_trial(full.model, trial.regimens, [12], 64, n_trials=args.trials, seed=2024,
@@ -105,9 +98,9 @@ def main(argv=None):
                 for a in trial.arms for e in ("PASI75", "PASI90")]
         tables.append(pd.DataFrame(rows))
     t0 = time.perf_counter()
-    results = dask.compute(*[dask.delayed(fit_one)(t, truth) for t in tables],
-                           scheduler="processes", num_workers=args.workers)
-    print(f"   ({args.trials} fits with profiles in {time.perf_counter() - t0:.0f} s on {args.workers} dask workers)")
+    from pkpd.parallel import run_chunks
+    results = run_chunks(fit_one, [(t, truth) for t in tables], scheduler="processes")
+    print(f"   ({args.trials} fits with profiles in {time.perf_counter() - t0:.0f} s on dask processes)")
     for name in full.varying:
         covered = np.mean([r[0][name] for r in results])
         se = np.sqrt(0.95 * 0.05 / args.trials)

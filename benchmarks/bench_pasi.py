@@ -20,7 +20,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import pkpd
-from pkpd._pasi import PasiEngine
+from pkpd.design import Design, RateEngine
 
 ARMS = {"45 mg x1": "45 mg SC at week 0", "90 mg x1": "90 mg SC at week 0",
         "45 mg x4": "45 mg SC weekly x4", "90 mg x4": "90 mg SC weekly x4", "placebo": "placebo"}
@@ -46,7 +46,7 @@ def per_patient_ode(model, n):
     for i in range(n):
         def rhs(t, r, c=conc[i]):
             ci = np.interp(t, grid, c)
-            inh = 1 - (1 - v["Imax"] * ci / (v["IC50"] + ci)) * (1 - v["Pmax"])
+            inh = 1 - (1 - pkpd.inhibition(ci, v["Imax"], v["IC50"])) * (1 - v["Pmax"])
             return v["kout"] * (1 - inh) - v["kout"] * r
         solve_ivp(rhs, (0, 84), [1.0], t_eval=[84.0], rtol=1e-6, atol=1e-9)
 
@@ -59,19 +59,22 @@ def main(argv=None):
     nodes = pkpd.sample_population(model, 1024, seed=0, method="sobol")
 
     print("1. Five phase II arms, 1,024 nodes per arm")
-    cases = [("week 12, PASI75/90 (the fit's evaluation)", np.array([84.0]), (0.75, 0.9)),
-             ("weeks 0-24 weekly, PASI50/75/90/100", np.arange(0, 25) * 7.0, (0.5, 0.75, 0.9, 0.995)),
-             ("days 0-168 daily, PASI50/75/90/100", np.arange(0, 169.0), (0.5, 0.75, 0.9, 0.995))]
-    for label, times, thresholds in cases:
-        engine = PasiEngine(model, ARMS, times, nodes)
-        cached = best_of(lambda: engine.rates({"IC50": 0.3 + np.random.rand() * 1e-6}, thresholds))
-        scratch = best_of(lambda: PasiEngine(model, ARMS, times, nodes).rates(thresholds=thresholds), repeat=5)
+    design = Design()
+    cases = [("week 12, PASI75/90 (the fit's evaluation)", np.array([84.0]), ["PASI75", "PASI90"]),
+             ("weeks 0-24 weekly, PASI50/75/90/100", np.arange(0, 25) * 7.0, None),
+             ("days 0-168 daily, PASI50/75/90/100", np.arange(0, 169.0), None)]
+    for label, times, names in cases:
+        ends = model.select_endpoints(names)
+        engine = RateEngine(model, ARMS, times, nodes, design)
+        cached = best_of(lambda: engine.rates({"IC50": 0.3 + np.random.rand() * 1e-6}, ends))
+        scratch = best_of(lambda: RateEngine(model, ARMS, times, nodes, design).rates(endpoints=ends), repeat=5)
         print(f"   {label:<45} cached PK {cached * 1e3:7.2f} ms   from scratch {scratch * 1e3:7.1f} ms")
     t0 = time.perf_counter()
     per_patient_ode(model, 100)
     ode = (time.perf_counter() - t0) / 100 * 1024 * len(ARMS)
-    engine = PasiEngine(model, ARMS, np.array([84.0]), nodes)
-    fast = best_of(lambda: engine.rates({"IC50": 0.3 + np.random.rand() * 1e-6}, (0.75, 0.9)))
+    engine = RateEngine(model, ARMS, np.array([84.0]), nodes, design)
+    ends = model.select_endpoints(["PASI75", "PASI90"])
+    fast = best_of(lambda: engine.rates({"IC50": 0.3 + np.random.rand() * 1e-6}, ends))
     print(f"   baseline: per-patient solve_ivp of the turnover, same 5 x 1,024 patients: {ode:.2f} s "
           f"-> {ode / fast:,.0f}x slower than the cached evaluation")
 

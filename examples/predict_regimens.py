@@ -1,4 +1,4 @@
-"""Predict regimens no trial tested, from the saved phase II fit (fits/ustekinumab_phase2.json).
+"""Predict regimens no trial tested, from the phase II fit (the library fit ``ustekinumab_phase2``).
 
 Run:  python examples/predict_regimens.py [--draws 500] [--out out/]
 
@@ -23,7 +23,6 @@ import pandas as pd
 
 import pkpd
 
-ROOT = Path(__file__).resolve().parent.parent
 BAND = "45 mg if weight <= 100 kg else 90 mg"
 REGIMENS = {
     "45 mg x1 (phase II)": "45 mg SC at week 0",
@@ -41,7 +40,7 @@ REGIMENS = {
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", default=str(ROOT / "fits" / "ustekinumab_phase2.json"))
+    parser.add_argument("--fit", default="ustekinumab_phase2", help="library fit name or fit file")
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--out", default="out")
     args = parser.parse_args(argv)
@@ -50,7 +49,7 @@ def main(argv=None):
     fit = pkpd.load_fit(args.fit)
 
     weeks = [12, 28, 52]
-    ds = pkpd.predict(fit, REGIMENS, weeks, n_draws=args.draws, trial_size=64, subgroups=100)
+    ds = pkpd.predict(fit, REGIMENS, weeks, time_unit="week", n_draws=args.draws, trial_size=64, subgroups=100)
     print(f"Predicted responders, {args.draws} parameter draws; 95% intervals: parameters [trial of 64]\n")
     for end in ("PASI75", "PASI90"):
         rows = {}
@@ -74,7 +73,7 @@ def main(argv=None):
         print(ranked.to_string(), "\n")
     fired = ds.rule_fired.sel(regimen="label + week-16 top-up if not PASI75").item()
     pasi75_16 = pkpd.predict(fit, {"label": REGIMENS["label: wk 0, 4, q12w (90 mg > 100 kg)"]}, [16],
-                             endpoints=["PASI75"]).rate.item()
+                             time_unit="week", endpoints=["PASI75"]).rate.item()
     print(f"Week-16 top-up given to {100 * fired:.1f}% of patients "
           f"(non-responders at week 16 on the label: {100 * (1 - pasi75_16):.1f}%)")
     sub = ds.rate_by_subgroup.sel(endpoint="PASI75", time=52 * 7.0)
@@ -85,7 +84,8 @@ def main(argv=None):
         print(f"  {name:<40} " + "  ".join(f"{g}: {100 * float(v):.1f}%" for g, v in
                                            zip(sub.subgroup.values, sub.sel(regimen=name).values)))
 
-    curve = pkpd.predict(fit, {k: REGIMENS[k] for k in list(REGIMENS)[5:]}, np.arange(0, 53), n_draws=args.draws)
+    curve = pkpd.predict(fit, {k: REGIMENS[k] for k in list(REGIMENS)[5:]}, np.arange(0, 53), time_unit="week",
+                         n_draws=args.draws)
     pkpd.plot_response(curve, out / "predict_regimens.png", interval=(curve.lower, curve.upper))
     doses = [0, 5, 10, 22.5, 45, 67.5, 90, 135, 180, 270]
     dr = pkpd.dose_response(fit, doses, "{dose} mg SC at week 0", week=12, n_draws=args.draws)

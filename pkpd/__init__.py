@@ -1,33 +1,47 @@
 """pkpd: PK/PD modelling of therapeutic antibodies.
 
-Everything a user needs is importable from here; modules starting with ``_`` are private.
+Everything a user needs is importable from here, grouped by the stage data flows through;
+modules and subpackages starting with ``_`` are private. ``import pkpd`` loads neither
+matplotlib nor lmfit (plots and fits import them when called).
+
+Units inside pkpd: time in days, amounts in mg, concentrations in mg/L, volumes in L,
+body weight in kg. Every function that takes times takes ``time_unit`` ("day" by default,
+"week" or "hour").
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from ._errors import PkpdError, PkpdWarning, SolverError
 
-from ._dosing import Amount, Course, Dose, Regimen, WeightBands
-from ._errors import PkpdError, SolverError
-from ._model import Model, Parameter, load_model
-from ._nonmem import read_nonmem, write_nonmem
-from ._population import Population, sample_population, typical_population
-from ._regimen_text import RegimenSyntaxError, parse_regimen
-from ._simulate import simulate
-from ._pasi import response_rates, simulate_trial
+# dosing: doses and regimens, their text form, NONMEM records
+from .dosing import (Amount, Course, Dose, Regimen, RegimenSyntaxError, Rule, WeightBands, parse_regimen,
+                     read_nonmem, write_nonmem)
+# models: parameters, the registry, model files and the library, virtual patients
+from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Population, Transform, load_model,
+                    register_endpoint_family, register_response_model, sample_population, typical_population)
+# exposure
+from .pk import simulate
+# response: links, turnover kernels, response models
+from .response import (PasiTurnover, ResponseModel, effect_compartment, emax, indirect_response, inhibition)
+from . import endpoints as _endpoints  # registers the PASI and EASI endpoint families
+# the integration design
+from .design import Design
+# inference
+from .inference import FitProblem, FitResult, IdentifiabilityWarning, TrialData, fit, load_fit, load_trial
+# predictions
+from .predict import compare_regimens, dose_response, predict, response_rates, simulate_trial
+# figures (matplotlib is imported when one is drawn)
+from .plot import plot_concentrations, plot_dose_response, plot_fit, plot_response
 
 __all__ = [
-    "Amount", "Course", "Dose", "Model", "Parameter", "PkpdError", "Population", "Regimen",
-    "RegimenSyntaxError", "SolverError", "WeightBands", "load_model", "parse_regimen",
-    "read_nonmem", "response_rates", "sample_population", "simulate", "simulate_trial",
-    "typical_population", "write_nonmem",
+    "__version__", "PkpdError", "PkpdWarning", "SolverError",
+    "Amount", "Course", "Dose", "Regimen", "RegimenSyntaxError", "Rule", "WeightBands", "parse_regimen",
+    "read_nonmem", "write_nonmem",
+    "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Transform", "load_model",
+    "register_endpoint_family", "register_response_model", "sample_population", "typical_population",
+    "simulate",
+    "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
+    "Design",
+    "FitProblem", "FitResult", "IdentifiabilityWarning", "TrialData", "fit", "load_fit", "load_trial",
+    "compare_regimens", "dose_response", "predict", "response_rates", "simulate_trial",
+    "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]
-from ._trial import TrialData, load_trial
-from ._fit import FitResult, IdentifiabilityWarning, SavedFit, fit, load_fit
-
-__all__ += ["FitResult", "IdentifiabilityWarning", "SavedFit", "TrialData", "fit", "load_fit", "load_trial"]
-from ._predict import compare_regimens, dose_response, predict
-from ._dosing import Rule
-from ._pd import effect_compartment, emax, indirect_response, inhibition
-from ._plot import plot_concentrations, plot_dose_response, plot_fit, plot_response
-
-__all__ += ["Rule", "compare_regimens", "dose_response", "effect_compartment", "emax", "indirect_response",
-            "inhibition", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response", "predict"]

@@ -1,4 +1,4 @@
-"""The one exception type users catch for bad input to pkpd."""
+"""The exception and warning types users catch or filter."""
 
 
 class PkpdError(ValueError):
@@ -7,3 +7,7 @@ class PkpdError(ValueError):
 
 class SolverError(RuntimeError):
     """The ODE solver failed; the message carries the time, the solver's message and the parameters."""
+
+
+class PkpdWarning(UserWarning):
+    """Something worth knowing about a result that is still returned (the CLI prints it on one line)."""

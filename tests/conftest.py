@@ -1,11 +1,9 @@
 import os
 
-import matplotlib
 import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-matplotlib.use("Agg")
 
 import pkpd  # noqa: E402
 

@@ -1,7 +1,8 @@
 """Small models built in code for accuracy tests (values are arbitrary test inputs, not literature)."""
 
 from pkpd import Model, Parameter
-from pkpd._model import ABSORPTIONS, ELIMINATIONS, STRUCTURES
+from pkpd.model import parameter_spec
+from pkpd.model._registry import ABSORPTIONS, ELIMINATIONS, STRUCTURES
 
 
 def make_model(structure="1cmt", absorption="first_order", elimination="linear", name="test", **values):
@@ -10,5 +11,6 @@ def make_model(structure="1cmt", absorption="first_order", elimination="linear",
     defaults.update(values)
     names = STRUCTURES[structure] + ABSORPTIONS[absorption] + ELIMINATIONS[elimination]
     extra = [n for n in values if n not in names]
-    params = tuple(Parameter(n, defaults[n]) for n in names) + tuple(Parameter(n, values[n]) for n in extra)
+    params = tuple(Parameter(n, defaults[n], parameter_spec(n).unit) for n in names) + \
+        tuple(Parameter(n, values[n], parameter_spec(n).unit) for n in extra)
     return Model(name, structure, absorption, elimination, params)

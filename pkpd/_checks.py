@@ -1,0 +1,111 @@
+"""Checks of numbers shared by every layer: finite, in range, whole. One place for each rule."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._errors import PkpdError
+
+
+def number(what: str, value, *, minimum: float | None = None, maximum: float | None = None,
+           above: float | None = None, below: float | None = None, hint: str = "") -> float:
+    """``value`` as a finite float within the given limits, or a PkpdError naming ``what``.
+
+    ``minimum``/``maximum`` are closed limits, ``above``/``below`` open ones. Booleans and
+    text are refused (``True`` is not the number 1 here).
+    """
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+        raise PkpdError(f"{what} must be a number, got {value!r}.{hint}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise PkpdError(f"{what} must be a number, got {value!r}.{hint}") from None
+    if not math.isfinite(x):
+        raise PkpdError(f"{what} must be finite, got {value!r}.{hint}")
+    limits = []
+    if minimum is not None and x < minimum:
+        limits.append(f">= {minimum:g}")
+    if above is not None and x <= above:
+        limits.append(f"> {above:g}")
+    if maximum is not None and x > maximum:
+        limits.append(f"<= {maximum:g}")
+    if below is not None and x >= below:
+        limits.append(f"< {below:g}")
+    if limits:
+        allowed = " and ".join(_describe(minimum, maximum, above, below))
+        raise PkpdError(f"{what} must be {allowed}, got {value!r}.{hint}")
+    return x
+
+
+def _describe(minimum, maximum, above, below) -> list[str]:
+    out = []
+    if minimum is not None:
+        out.append(f">= {minimum:g}")
+    if above is not None:
+        out.append(f"> {above:g}")
+    if maximum is not None:
+        out.append(f"<= {maximum:g}")
+    if below is not None:
+        out.append(f"< {below:g}")
+    return out
+
+
+def whole(what: str, value, *, minimum: int | None = None, maximum: int | None = None, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number within the limits (2.0 is 2; 2.7 is refused)."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+        raise PkpdError(f"{what} must be a whole number, got {value!r}.{hint}")
+    if isinstance(value, numbers.Integral):
+        n = int(value)
+    else:
+        try:
+            x = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise PkpdError(f"{what} must be a whole number, got {value!r}.{hint}") from None
+        if not math.isfinite(x) or x != math.floor(x):
+            raise PkpdError(f"{what} must be a whole number, got {value!r}.{hint}")
+        n = int(x)
+    if (minimum is not None and n < minimum) or (maximum is not None and n > maximum):
+        allowed = " and ".join(_describe(minimum, maximum, None, None))
+        raise PkpdError(f"{what} must be a whole number {allowed}, got {value!r}.{hint}")
+    return n
+
+
+def increasing_times(values, what: str = "times") -> np.ndarray:
+    """A non-empty 1-D float array of finite times >= 0 that increase strictly."""
+    try:
+        t = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise PkpdError(f"{what} must be numbers, got {values!r}.") from None
+    if t.ndim != 1 or t.size == 0:
+        raise PkpdError(f"{what} must be a non-empty 1-D sequence, got shape {t.shape}.")
+    if not np.all(np.isfinite(t)):
+        raise PkpdError(f"{what} must be finite; got {float(t[~np.isfinite(t)][0])!r}.")
+    if np.any(t < 0):
+        raise PkpdError(f"{what} must be >= 0 (time 0 is the first day of treatment); got {float(t[t < 0][0])!r}.")
+    if np.any(np.diff(t) <= 0):
+        i = int(np.flatnonzero(np.diff(t) <= 0)[0])
+        raise PkpdError(f"{what} must increase strictly; {float(t[i + 1])!r} follows {float(t[i])!r}. "
+                        "Sort them and drop repeats.")
+    return t
+
+
+def format_number(x: float) -> str:
+    """Shortest text that reads back as the same float ('45', '0.5', '1e-07')."""
+    x = float(x)
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    for digits in range(1, 18):
+        s = f"{x:.{digits}g}"
+        if float(s) == x:
+            return s
+    return repr(x)
+
+
+def nearest(name: str, allowed) -> str:
+    """' Did you mean 'x'?' for the closest allowed name, or '' when none is close."""
+    import difflib
+    match = difflib.get_close_matches(str(name), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" Did you mean '{match[0]}'?" if match else ""

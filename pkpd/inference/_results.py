@@ -1,0 +1,301 @@
+"""Fit results: one frozen type for a fresh fit and a loaded one, its report and its file.
+
+A fit file (JSON, format ``pkpd-fit/2``) carries everything needed to use the fit
+anywhere: the text of the model files and of the trial table it was fitted to (with
+their SHA-256), the estimates, the covariance on the fit scale, the profile intervals,
+the settings of the integration design and the optimiser, and the versions of pkpd,
+numpy, scipy and lmfit that made it. :func:`load_fit` rebuilds the model from the text it
+carries and refuses a file whose model text no longer matches its recorded hash.
+
+Floats are written with every digit (JSON round-trips them exactly), so a loaded fit
+predicts the fitted rates bit for bit on the machine that made it. Rerunning the fit
+with the same library versions on the same machine writes the same bytes; other
+versions or processors can change the last digits of the estimates (the optimiser stops
+at a relative tolerance of 1e-14 on the deviance) and the recorded versions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binom
+
+from .._errors import PkpdError
+from .._version import __version__
+from ..model import TRANSFORMS_BY_NAME, library, model_from_sources
+from .._io import write_atomic
+from ._trial import TrialData, trial_from_text
+
+FIT_FORMAT = "pkpd-fit/2"
+
+
+def _versions() -> dict:
+    import numpy
+    import scipy
+    out = {"pkpd": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+           "python": sys.version.split()[0]}
+    try:
+        from importlib.metadata import version
+        out["lmfit"] = version("lmfit")
+    except Exception:  # pragma: no cover - lmfit is a dependency
+        out["lmfit"] = "unknown"
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted model: estimates, uncertainty, fit quality and the settings that made it.
+
+    The same type serves a fresh fit (:func:`pkpd.fit`) and a loaded one
+    (:func:`pkpd.load_fit`). ``model`` carries the fitted values; ``covariance`` is a
+    DataFrame labelled by parameter on the fit scale (``transforms`` names each scale);
+    ``report()`` prints the summary; ``save(path)`` writes the fit file.
+    """
+
+    model: object
+    trial: TrialData
+    varying: tuple[str, ...]
+    transforms: Mapping[str, str]
+    settings: Mapping
+    minus2ll: float
+    start_minus2ll: tuple[float, ...]
+    covariance: pd.DataFrame | None
+    profile: Mapping
+    warnings: tuple[str, ...]
+    fitted_rates: pd.DataFrame
+    versions: Mapping[str, str] = field(default_factory=_versions)
+    path: str = ""
+
+    @classmethod
+    def create(cls, model, trial, problem, settings, minus2ll, start_minus2ll, covariance, profile, notes,
+               rates) -> "FitResult":
+        names = tuple(problem.names)
+        cov = None if covariance is None else pd.DataFrame(covariance, index=list(names), columns=list(names))
+        table = fitted_rate_table(trial, rates)
+        return cls(model=model, trial=trial, varying=names,
+                   transforms=MappingProxyType({n: t.name for n, t in zip(names, problem.transforms)}),
+                   settings=MappingProxyType(dict(settings)), minus2ll=float(minus2ll),
+                   start_minus2ll=tuple(float(x) for x in start_minus2ll), covariance=cov,
+                   profile=MappingProxyType(dict(profile)), warnings=tuple(notes), fitted_rates=table)
+
+    @property
+    def values(self) -> dict[str, float]:
+        return dict(self.model.values)
+
+    @property
+    def n_parameters(self) -> int:
+        return len(self.varying)
+
+    @property
+    def aic(self) -> float:
+        return self.minus2ll + 2 * self.n_parameters
+
+    @property
+    def design(self):
+        from ..design import Design
+        s = self.settings
+        return Design(s["n_nodes"], s["node_seed"], s["step"])
+
+    def standard_errors(self) -> dict[str, float]:
+        """Natural-scale standard errors (delta method); NaN where the Hessian gives none."""
+        out = {}
+        for name in self.varying:
+            var = self.covariance.loc[name, name] if self.covariance is not None else np.nan
+            t = TRANSFORMS_BY_NAME[self.transforms[name]]
+            out[name] = float(t.derivative(self.values[name]) * math.sqrt(var)) \
+                if np.isfinite(var) and var >= 0 else float("nan")
+        return out
+
+    def correlation(self) -> pd.DataFrame:
+        """Correlation of the estimates on the fit scale, labelled by parameter."""
+        names = list(self.varying)
+        if self.covariance is None:
+            return pd.DataFrame(np.nan, index=names, columns=names)
+        sd = np.sqrt(np.diag(self.covariance.values))
+        return pd.DataFrame(self.covariance.values / np.outer(sd, sd), index=names, columns=names)
+
+    def report(self) -> str:
+        return format_report(self)
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    def save(self, path) -> Path:
+        """Write the fit file (JSON) atomically: a temporary file in the same folder, then a rename."""
+        path = Path(path)
+        if path.suffix != ".json":
+            raise PkpdError(f"A fit file is JSON; give a path ending in .json, got {str(path)!r}.")
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"
+        write_atomic(path, text.encode("utf-8"))
+        return path
+
+
+def fitted_rate_table(trial: TrialData, rates: np.ndarray) -> pd.DataFrame:
+    """Observed vs predicted rates, with the 95% binomial interval around each prediction."""
+    arms, days, ends = trial.arms, trial.days, trial.endpoints
+    rows = []
+    for arm, day, n, resp in trial.groups():
+        for e in [e for e in ends if e in resp]:
+            k = resp[e]
+            p = float(rates[arms.index(arm), int(np.searchsorted(days, day)), ends.index(e)])
+            lo, hi = binom.ppf(0.025, n, p) / n, binom.ppf(0.975, n, p) / n
+            rows.append(dict(arm=arm, week=day / 7.0, endpoint=e, n=n, responders=k, observed=k / n,
+                             predicted=p, lower=float(lo), upper=float(hi), inside=bool(lo <= k / n <= hi)))
+    return pd.DataFrame(rows)
+
+
+# -- report --------------------------------------------------------------------------------
+
+def format_report(result: FitResult) -> str:
+    s = result.settings
+    lines = [f"Fit of model '{result.model.name}' to {result.trial.name or result.trial.source}",
+             f"likelihood: {s['likelihood']}; {s['n_nodes']} Sobol nodes (seed {s['node_seed']}); "
+             f"{s['starts']} starts (seed {s['start_seed']})",
+             f"-2 log-likelihood {result.minus2ll:.4f}   AIC {result.aic:.4f}   parameters {result.n_parameters}",
+             f"starts' -2LL: min {min(result.start_minus2ll):.4f}, max {max(result.start_minus2ll):.4f}",
+             "", f"{'parameter':<16} {'estimate':>11} {'SE':>10} {'95% profile interval':>26}  unit   scale"]
+    se = result.standard_errors()
+    for n in result.varying:
+        prof = result.profile.get(n)
+        interval = (f"[{prof['lower']:.4g}, {prof['upper']:.4g}]" + ("*" if not prof["identifiable"] else "")
+                    if prof else "(not computed)")
+        lines.append(f"{n:<16} {result.values[n]:>11.5g} {se[n]:>10.3g} {interval:>26}  "
+                     f"{result.model[n].unit:<6} {result.transforms[n]}")
+    fixed = [p for p in result.model.parameters if p.name not in result.varying and p.name in result.model.pd_names]
+    lines.append("fixed: " + ", ".join(f"{p.name}={p.value:g}" for p in fixed) + "; PK at the population PK values")
+    if any(not p["identifiable"] for p in result.profile.values()):
+        lines.append("* open interval: the profile stays below the 95% level up to the bound")
+    corr = result.correlation().values
+    lines += ["", "correlation of estimates (fit scale):"]
+    lines.append(" " * 16 + "".join(f"{n[:8]:>9}" for n in result.varying))
+    for i, n in enumerate(result.varying):
+        lines.append(f"{n:<16}" + "".join(f"{corr[i, j]:>9.2f}" for j in range(len(result.varying))))
+    lines += ["", "observed vs predicted (95% interval: binomial spread of n patients around the prediction)",
+              f"{'arm':<18} {'week':>4} {'endpoint':<8} {'observed':>13} {'predicted':>9} {'95% interval':>15} inside"]
+    for r in result.fitted_rates.itertuples():
+        lines.append(f"{r.arm:<18} {r.week:>4g} {r.endpoint:<8} {r.responders:>3}/{r.n:<3} {100 * r.observed:5.1f}% "
+                     f"{100 * r.predicted:8.1f}% {100 * r.lower:6.1f}-{100 * r.upper:5.1f}%  {'yes' if r.inside else 'NO'}")
+    inside = int(result.fitted_rates["inside"].sum())
+    lines.append(f"{inside} of {len(result.fitted_rates)} observed rates inside the 95% interval of the prediction")
+    if result.warnings:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+# -- fit files -----------------------------------------------------------------------------
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values; floats keep every digit (pandas' to_json rounds to 10)."""
+    out = []
+    for row in table.to_dict("records"):
+        out.append({k: (v.item() if isinstance(v, np.generic) else (None if isinstance(v, float) and
+                                                                     math.isnan(v) else v))
+                    for k, v in row.items()})
+    return out
+
+
+def _to_dict(result: FitResult) -> dict:
+    se = result.standard_errors()
+    model = result.model
+    return {
+        "format": FIT_FORMAT,
+        "versions": dict(result.versions),
+        "model": {"name": model.name, "key": model.sources[0][0], "origin": model.path, "sha256": model.sha256,
+                  "files": {k: t for k, t in model.sources}},
+        "trial": {"name": result.trial.name, "origin": result.trial.source, "sha256": result.trial.sha256,
+                  "text": result.trial.text},
+        "settings": dict(result.settings, varying=list(result.varying), transforms=dict(result.transforms)),
+        "values": result.values,
+        "estimates": {n: {"value": result.values[n], "se": se[n], "unit": model[n].unit,
+                          "profile_95": result.profile.get(n)} for n in result.varying},
+        "covariance": None if result.covariance is None else {
+            "scale": "fit (transformed) scale; see settings.transforms", "names": list(result.varying),
+            "matrix": result.covariance.values.tolist()},
+        "minus2ll": result.minus2ll,
+        "aic": result.aic,
+        "start_minus2ll": list(result.start_minus2ll),
+        "fitted_rates": _records(result.fitted_rates),
+        "warnings": list(result.warnings),
+    }
+
+
+def _field(record: Mapping, key: str, kind, where: str):
+    if key not in record:
+        raise PkpdError(f"{where} has no `{key}`; it is not a complete {FIT_FORMAT} file.")
+    value = record[key]
+    if kind is not None and not isinstance(value, kind):
+        raise PkpdError(f"{where}: `{key}` must be a {getattr(kind, '__name__', kind)}, got {type(value).__name__}.")
+    return value
+
+
+def load_fit(source) -> FitResult:
+    """Read a fit: a fit file (JSON) or the name of a library fit (``"ustekinumab_phase2"``).
+
+    The model and trial table come from the text the file carries; a file whose model text
+    no longer matches its recorded SHA-256 is refused.
+    """
+    if isinstance(source, FitResult):
+        return source
+    raw, origin, _ = library.locate("fits", source, "a fit file written by `pkpd fit` or FitResult.save")
+    where = f"Fit file {origin}"
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PkpdError(f"{where} is not valid JSON: {err}.") from None
+    if not isinstance(record, dict):
+        raise PkpdError(f"{where} must hold a JSON object, got a {type(record).__name__}.")
+    if record.get("format") != FIT_FORMAT:
+        raise PkpdError(f"{where} is not a {FIT_FORMAT} file (format {record.get('format')!r}); refit it with "
+                        "this version of pkpd.")
+    head = _field(record, "model", dict, where)
+    files = _field(head, "files", dict, where)
+    model = model_from_sources(files, _field(head, "key", str, where), origin=head.get("origin", ""))
+    if model.sha256 != head.get("sha256"):
+        raise PkpdError(f"{where} was made with model '{head.get('name')}' of SHA-256 {str(head.get('sha256'))[:12]}..., "
+                        f"but the model text it carries now has {model.sha256[:12]}...: the model changed since "
+                        "the fit. Refit (`pkpd fit` or pkpd.fit).")
+    t = _field(record, "trial", dict, where)
+    trial = trial_from_text(_field(t, "text", str, where), source=t.get("origin", ""), name=t.get("name", ""),
+                            endpoints=model.endpoints)
+    if trial.sha256 != t.get("sha256"):
+        raise PkpdError(f"{where}: the trial table it carries no longer matches its recorded SHA-256; refit.")
+    settings = _field(record, "settings", dict, where)
+    varying = tuple(_field(settings, "varying", list, where))
+    values = _field(record, "values", dict, where)
+    bad = [k for k, v in values.items() if not isinstance(v, (int, float)) or isinstance(v, bool)
+           or not math.isfinite(v)]
+    if bad:
+        raise PkpdError(f"{where}: value of {bad[0]!r} is {values[bad[0]]!r}; estimates must be finite numbers.")
+    model = model.replace({k: v for k, v in values.items() if k in varying})
+    cov = record.get("covariance")
+    covariance = None
+    if cov is not None:
+        matrix = np.asarray(_field(cov, "matrix", list, where), float)
+        names = list(_field(cov, "names", list, where))
+        if matrix.shape != (len(names), len(names)) or names != list(varying) or not np.all(np.isfinite(matrix)):
+            raise PkpdError(f"{where}: the covariance must be a finite {len(varying)} x {len(varying)} matrix over "
+                            f"{list(varying)}.")
+        try:
+            np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            raise PkpdError(f"{where}: the covariance matrix is not positive definite, so no parameter draws can "
+                            "be made from it; refit, or fix the parameter that is not identifiable.") from None
+        covariance = pd.DataFrame(matrix, index=names, columns=names)
+    return FitResult(model=model, trial=trial, varying=varying,
+                     transforms=MappingProxyType(dict(_field(settings, "transforms", dict, where))),
+                     settings=MappingProxyType({k: v for k, v in settings.items() if k not in ("varying", "transforms")}),
+                     minus2ll=float(_field(record, "minus2ll", (int, float), where)),
+                     start_minus2ll=tuple(record.get("start_minus2ll", ())), covariance=covariance,
+                     profile=MappingProxyType({n: e.get("profile_95") for n, e in record.get("estimates", {}).items()
+                                               if e.get("profile_95")}),
+                     warnings=tuple(record.get("warnings", ())),
+                     fitted_rates=pd.DataFrame(record.get("fitted_rates", [])),
+                     versions=MappingProxyType(dict(record.get("versions", {}))), path=origin)

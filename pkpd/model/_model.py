@@ -1,0 +1,186 @@
+"""A model: PK structure, optional response model, one parameter table, population, endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace as dc_replace
+from types import MappingProxyType
+from typing import Mapping
+
+from .._checks import nearest
+from .._errors import PkpdError
+from ._rows import Parameter
+from ._registry import (ABSORPTIONS, ELIMINATIONS, PK_SPECS, STRUCTURES, WEIGHT_SCALED, EndpointFamily,
+                        parameter_spec, response_model)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A PK (and, with a ``pd`` type, PK/PD) model: structure plus parameter table.
+
+    Use :func:`pkpd.load_model` to read one from a file or the library; ``model.values``
+    gives the named values (internal units) and ``model.replace(CL=0.3)`` a changed copy.
+
+    ``pd`` holds the response model's name (``{"type": "pasi_turnover"}``) and
+    ``endpoints`` its endpoint family; ``sources`` the text of the model file and of the
+    files it builds on, so that a fit can carry the model with it; ``sha256`` their hash.
+    """
+
+    name: str
+    structure: str = "1cmt"
+    absorption: str = "first_order"
+    elimination: str = "linear"
+    parameters: tuple[Parameter, ...] = ()
+    description: str = ""
+    references: tuple[str, ...] = ()
+    population: Mapping = field(default_factory=dict)
+    pd: Mapping = field(default_factory=dict)
+    endpoints: EndpointFamily | None = None
+    sources: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    path: str = ""
+    sha256: str = ""
+
+    def __post_init__(self):
+        for what, value, allowed in (("structure", self.structure, STRUCTURES),
+                                     ("absorption", self.absorption, ABSORPTIONS),
+                                     ("elimination", self.elimination, ELIMINATIONS)):
+            if value not in allowed:
+                raise PkpdError(f"Model '{self.name}': unknown {what} {value!r}; allowed: {list(allowed)}."
+                                + nearest(value, allowed))
+        params = tuple(self.parameters)
+        if not all(isinstance(p, Parameter) for p in params):
+            raise PkpdError(f"Model '{self.name}': parameters must be Parameter objects.")
+        object.__setattr__(self, "parameters", params)
+        object.__setattr__(self, "pd", MappingProxyType(dict(self.pd)))
+        object.__setattr__(self, "population", MappingProxyType(dict(self.population)))
+        if self.pd:
+            response_model(self.pd.get("type"))  # raises for an unregistered type
+            if self.endpoints is None:
+                raise PkpdError(f"Model '{self.name}' has a response model but no endpoints; give "
+                                "[pd] endpoints (a family such as \"PASI\" or thresholds such as { PASI75 = 0.75 }).")
+        elif self.endpoints is not None:
+            raise PkpdError(f"Model '{self.name}' has endpoints but no response model ([pd] type).")
+        names = [p.name for p in params]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise PkpdError(f"Model '{self.name}': parameters given twice: {dupes}.")
+        valid = self.valid_names
+        for n in names:
+            if n not in valid:
+                raise PkpdError(f"Unknown parameter '{n}' for model '{self.name}'; valid names: "
+                                f"{sorted(valid)}." + nearest(n, valid) + self._why_not(n))
+        missing = [n for n in self.required_names if n not in names]
+        if missing:
+            raise PkpdError(f"Model '{self.name}' is missing parameters {missing} required by structure "
+                            f"'{self.structure}', absorption '{self.absorption}', elimination "
+                            f"'{self.elimination}'{', pd ' + repr(self.pd.get('type')) if self.pd else ''}.")
+        exps = [n for n in names if n.startswith("weight_exponent_")]
+        if exps and "reference_weight" not in names:
+            raise PkpdError(f"Model '{self.name}' has {exps} but no 'reference_weight' (kg) to scale by.")
+
+    def _why_not(self, name: str) -> str:
+        if name.startswith("bsv_"):
+            spec = parameter_spec(name[4:])
+            if spec is not None and not spec.individual:
+                return (f" '{name[4:]}' is one value for all patients in the engine, so it cannot carry "
+                        "between-subject variability.")
+        return ""
+
+    # -- names ---------------------------------------------------------------------------
+    @property
+    def response(self):
+        """The registered response model of ``pd['type']``, or None for a PK model."""
+        return response_model(self.pd["type"]) if self.pd else None
+
+    def select_endpoints(self, names=None) -> EndpointFamily:
+        """This model's endpoints, or those of ``names`` (a list, or {name: threshold})."""
+        if self.endpoints is None:
+            raise PkpdError(f"Model '{self.name}' has no endpoints; it has no response model ([pd]).")
+        return self.endpoints.select(names, owner=f"model '{self.name}'")
+
+    @property
+    def pk_names(self) -> tuple[str, ...]:
+        return STRUCTURES[self.structure] + ABSORPTIONS[self.absorption] + ELIMINATIONS[self.elimination]
+
+    @property
+    def pd_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.response.parameters) if self.pd else ()
+
+    def spec(self, name: str):
+        """The definition (unit, domain, transform) of one of this model's parameter names."""
+        if name not in self.valid_names:
+            raise PkpdError(f"Unknown parameter '{name}' for model '{self.name}'; valid names: "
+                            f"{sorted(self.valid_names)}." + nearest(name, self.valid_names))
+        return parameter_spec(name)
+
+    @property
+    def required_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.pk_names + self.pd_names if parameter_spec(n).default is None)
+
+    @property
+    def valid_names(self) -> set[str]:
+        base = self.pk_names + self.pd_names
+        valid = set(base) | {"reference_weight"}
+        valid |= {f"bsv_{n}" for n in base if parameter_spec(n).individual}
+        valid |= {f"weight_exponent_{n}" for n in WEIGHT_SCALED if n in base}
+        return valid
+
+    @property
+    def is_linear(self) -> bool:
+        return self.elimination == "linear"
+
+    @property
+    def weight_effects(self) -> tuple[str, ...]:
+        """Names of the parameters that scale with body weight."""
+        return tuple(p.name[16:] for p in self.parameters if p.name.startswith("weight_exponent_"))
+
+    # -- values --------------------------------------------------------------------------
+    @property
+    def values(self) -> dict[str, float]:
+        """Named parameter values (internal units), including defaults of optional parameters left out."""
+        out = {n: PK_SPECS[n].default for n in self.pk_names if PK_SPECS[n].default is not None}
+        for n in self.pd_names:
+            default = parameter_spec(n).default
+            if default is not None:
+                out[n] = default
+        out.update({p.name: p.value for p in self.parameters})
+        return out
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        names = [p.name for p in self.parameters]
+        raise PkpdError(f"Unknown parameter {name!r} for model '{self.name}'; valid names: {names}."
+                        + nearest(name, names))
+
+    def replace(self, values: Mapping[str, float] | None = None, **kwargs) -> "Model":
+        """A copy with some parameter values changed (internal units); unknown names raise.
+
+        Examples
+        --------
+        >>> from pkpd import load_model
+        >>> m = load_model("ustekinumab_pk")
+        >>> m.replace(CL=0.3).values["CL"]
+        0.3
+        >>> m.replace(CLL=0.3)
+        Traceback (most recent call last):
+        ...
+        pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'F', 'V', 'bsv_CL', 'bsv_V', 'ka', 'reference_weight', 'tlag', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
+        """
+        updates = dict(values or {}, **kwargs)
+        params = list(self.parameters)
+        known = {p.name for p in params}
+        optional = {n for n in self.pk_names + self.pd_names if parameter_spec(n).default is not None}
+        for name, value in updates.items():
+            if name not in known:
+                if name in optional:
+                    spec = parameter_spec(name)
+                    params.append(Parameter(name, value, spec.unit, source="Model.replace"))
+                    known.add(name)
+                    continue
+                allowed = sorted(known | optional)
+                raise PkpdError(f"Unknown parameter '{name}' for model '{self.name}'; valid names: {allowed}."
+                                + nearest(name, allowed))
+        params = [dc_replace(p, value=updates[p.name], unit=p.unit, lower=p.lower, upper=p.upper, given="")
+                  if p.name in updates else p for p in params]
+        return dc_replace(self, parameters=tuple(params))

@@ -1,0 +1,220 @@
+"""What model files may name: PK structures, response models and endpoint families.
+
+The model layer reads parameter names, units and domains from here, and so do the
+engines; nothing here imports an engine. Response models register themselves (the
+package registers ``pasi_turnover`` when it is imported); users register their own with
+:func:`pkpd.register_response_model` and :func:`pkpd.register_endpoint_family`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from .._checks import nearest, number
+from .._errors import PkpdError
+from ._parameters import NONNEGATIVE, POSITIVE, POSITIVE_FRACTION, REAL, ParameterSpec
+
+# -- PK structures -------------------------------------------------------------------------
+
+_PK = [
+    ParameterSpec("CL", "L/day", POSITIVE, "clearance"),
+    ParameterSpec("V", "L", POSITIVE, "central volume of distribution"),
+    ParameterSpec("Q", "L/day", POSITIVE, "intercompartmental clearance"),
+    ParameterSpec("V2", "L", POSITIVE, "peripheral volume of distribution"),
+    ParameterSpec("ka", "1/day", POSITIVE, "first-order absorption rate constant"),
+    ParameterSpec("F", "1", POSITIVE_FRACTION, "bioavailability of doses into the depot"),
+    ParameterSpec("tlag", "day", NONNEGATIVE, "absorption lag time", default=0.0),
+    ParameterSpec("Vmax", "mg/day", POSITIVE, "maximal rate of saturable elimination"),
+    ParameterSpec("Km", "mg/L", POSITIVE, "concentration of half-maximal saturable elimination"),
+    ParameterSpec("R0", "mg/L", NONNEGATIVE, "baseline total target (drug-equivalent concentration)"),
+    ParameterSpec("KSS", "mg/L", POSITIVE, "quasi-steady-state constant of drug-target binding"),
+    ParameterSpec("kint", "1/day", POSITIVE, "internalisation rate of the drug-target complex"),
+    ParameterSpec("kdeg", "1/day", POSITIVE, "degradation rate of free target"),
+]
+PK_SPECS: Mapping[str, ParameterSpec] = MappingProxyType({s.name: s for s in _PK})
+STRUCTURES = {"1cmt": ("CL", "V"), "2cmt": ("CL", "V", "Q", "V2")}
+ABSORPTIONS = {"none": (), "first_order": ("ka", "F", "tlag")}
+ELIMINATIONS = {"linear": (), "michaelis_menten": ("Vmax", "Km"), "tmdd_qss": ("R0", "KSS", "kint", "kdeg")}
+# Parameters that may scale with body weight (weight_exponent_X with reference_weight).
+WEIGHT_SCALED = ("CL", "V", "Q", "V2", "Vmax")
+REFERENCE_WEIGHT = ParameterSpec("reference_weight", "kg", POSITIVE,
+                                 "body weight the weight-scaled parameters refer to", individual=False)
+
+# -- endpoint families ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointFamily:
+    """Responder endpoints that are thresholds on one improvement scale: PASI50/75/90...
+
+    ``thresholds`` maps each endpoint name (the prefix and a whole percentage) to the
+    minimum fractional improvement from baseline, strictly inside (0, 1) and increasing
+    with the percentage. They are kept in that order, so the endpoints are nested: a
+    PASI90 responder is a PASI75 responder.
+
+    Examples
+    --------
+    >>> f = EndpointFamily("EASI", {"EASI50": 0.5, "EASI75": 0.75, "EASI90": 0.9})
+    >>> f.threshold_of(75), f.names
+    (0.75, ('EASI50', 'EASI75', 'EASI90'))
+    """
+
+    prefix: str
+    thresholds: Mapping[str, float]
+    description: str = ""
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        prefix = str(self.prefix).upper()
+        if not re.fullmatch(r"[A-Z]{2,}", prefix):
+            raise PkpdError(f"Endpoint family prefix must be two or more letters such as 'PASI', got {self.prefix!r}.")
+        if not isinstance(self.thresholds, Mapping) or not self.thresholds:
+            raise PkpdError(f"Endpoint family {prefix} needs thresholds, e.g. {{'{prefix}75': 0.75}}.")
+        items = []
+        for name, thr in self.thresholds.items():
+            percent = _percent(prefix, name)
+            thr = number(f"Endpoint {name} threshold", thr, above=0.0, below=1.0,
+                         hint=" It is the minimum fractional improvement from baseline (PASI100 is a threshold "
+                              "just below 1 because a latent improvement never reaches 1).")
+            items.append((percent, f"{prefix}{percent}", thr))
+        items.sort()
+        for (pa, a, ta), (pb, b, tb) in zip(items, items[1:]):
+            if pa == pb:
+                raise PkpdError(f"Endpoint {a} is given twice in family {prefix}.")
+            if not ta < tb:
+                raise PkpdError(f"Endpoint thresholds out of order: {a} = {ta} must be below {b} = {tb}.")
+        object.__setattr__(self, "prefix", prefix)
+        object.__setattr__(self, "thresholds", MappingProxyType({n: t for _, n, t in items}))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.thresholds)
+
+    def percent(self, name: str) -> int:
+        """The whole percentage an endpoint name carries ('PASI75' -> 75)."""
+        return _percent(self.prefix, name)
+
+    def threshold_of(self, percent: int) -> float:
+        """The threshold of the family's endpoint with this percentage, else percent/100."""
+        return self.thresholds.get(f"{self.prefix}{percent}", percent / 100.0)
+
+    def select(self, names=None, owner: str = "this family") -> "EndpointFamily":
+        """The family restricted to ``names`` (all when None), in threshold order.
+
+        ``names`` may also map names to other thresholds. ``owner`` names the model in
+        error messages.
+        """
+        if names is None:
+            return self
+        if isinstance(names, str):
+            names = [names]
+        if isinstance(names, Mapping):
+            return EndpointFamily(self.prefix, names, self.description)
+        names = list(names)
+        if not names:
+            raise PkpdError(f"Give at least one endpoint, e.g. {list(self.names)[:2]}.")
+        unknown = [n for n in names if n not in self.thresholds]
+        if unknown:
+            raise PkpdError(f"Unknown endpoint {unknown[0]!r}; {owner} defines {list(self.names)}."
+                            + nearest(unknown[0], self.names))
+        return EndpointFamily(self.prefix, {n: self.thresholds[n] for n in names}, self.description)
+
+
+def _percent(prefix: str, name) -> int:
+    m = re.fullmatch(rf"{prefix}(\d+)", str(name))
+    if not m:
+        raise PkpdError(f"Unknown endpoint name {name!r}; endpoints of family {prefix} are named "
+                        f"{prefix}<whole percent>, e.g. '{prefix}75'.")
+    return int(m.group(1))
+
+
+# -- registries ----------------------------------------------------------------------------
+
+_RESPONSE_MODELS: dict = {}
+_FAMILIES: dict[str, EndpointFamily] = {}
+
+
+def register_response_model(model, *, replace: bool = False):
+    """Make a response model available to model files as ``[pd] type = model.name``.
+
+    ``model`` follows :class:`pkpd.ResponseModel`: a ``name``, ``parameters`` (a tuple
+    of :class:`pkpd.ParameterSpec`), ``default_vary`` and the latent-trajectory methods.
+    Its parameter names may not clash with PK names. Returns the model.
+    """
+    name = getattr(model, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise PkpdError(f"A response model needs a `name` that is an identifier, got {name!r}.")
+    specs = getattr(model, "parameters", None)
+    if not isinstance(specs, tuple) or not all(isinstance(s, ParameterSpec) for s in specs):
+        raise PkpdError(f"Response model {name!r}: `parameters` must be a tuple of ParameterSpec.")
+    clash = [s.name for s in specs if s.name in PK_SPECS or s.name == REFERENCE_WEIGHT.name
+             or s.name.startswith(("bsv_", "weight_exponent_"))]
+    if clash:
+        raise PkpdError(f"Response model {name!r}: parameter names {clash} are reserved for PK and variability.")
+    unknown = [v for v in getattr(model, "default_vary", ()) if v not in {s.name for s in specs}]
+    if unknown:
+        raise PkpdError(f"Response model {name!r}: default_vary names {unknown}, which are not its parameters.")
+    if name in _RESPONSE_MODELS and not replace and _RESPONSE_MODELS[name] is not model:
+        raise PkpdError(f"A response model named {name!r} is already registered; pass replace=True to replace it.")
+    _RESPONSE_MODELS[name] = model
+    return model
+
+
+def response_model(name: str):
+    """The registered response model called ``name``."""
+    if name not in _RESPONSE_MODELS:
+        raise PkpdError(f"Unknown pd type {name!r}; registered response models: {sorted(_RESPONSE_MODELS)}."
+                        + nearest(name, _RESPONSE_MODELS))
+    return _RESPONSE_MODELS[name]
+
+
+def response_models() -> dict:
+    return dict(_RESPONSE_MODELS)
+
+
+def register_endpoint_family(family: EndpointFamily, *, replace: bool = False) -> EndpointFamily:
+    """Make an endpoint family's default thresholds available to model files by its prefix."""
+    if not isinstance(family, EndpointFamily):
+        raise PkpdError(f"register_endpoint_family takes an EndpointFamily, got {type(family).__name__}.")
+    if family.prefix in _FAMILIES and not replace and _FAMILIES[family.prefix] != family:
+        raise PkpdError(f"An endpoint family {family.prefix} is already registered; pass replace=True to replace it.")
+    _FAMILIES[family.prefix] = family
+    return family
+
+
+def endpoint_family(prefix: str) -> EndpointFamily:
+    key = str(prefix).upper()
+    if key not in _FAMILIES:
+        raise PkpdError(f"Unknown endpoint family {prefix!r}; registered: {sorted(_FAMILIES)}. Give the "
+                        "thresholds in the model file instead, e.g. endpoints = { EASI75 = 0.75 }.")
+    return _FAMILIES[key]
+
+
+def endpoint_families() -> dict[str, EndpointFamily]:
+    return dict(_FAMILIES)
+
+
+# -- parameter definitions -----------------------------------------------------------------
+
+def parameter_spec(name: str) -> ParameterSpec | None:
+    """The definition of a parameter name, or None when nothing defines it."""
+    if name in PK_SPECS:
+        return PK_SPECS[name]
+    if name == REFERENCE_WEIGHT.name:
+        return REFERENCE_WEIGHT
+    if name.startswith("weight_exponent_") and name[16:] in WEIGHT_SCALED:
+        return ParameterSpec(name, "1", REAL, f"exponent of body weight on {name[16:]}", individual=False)
+    if name.startswith("bsv_"):
+        target = parameter_spec(name[4:])
+        if target is None or not target.individual:
+            return None
+        return ParameterSpec(name, "SD", NONNEGATIVE, f"between-subject variability of {target.name}",
+                             individual=False, target=target)
+    for model in _RESPONSE_MODELS.values():
+        for spec in model.parameters:
+            if spec.name == name:
+                return spec
+    return None

@@ -1,0 +1,97 @@
+"""Monte-Carlo virtual trials: seeded patients, responder counts per arm."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import _provenance, _units
+from .._checks import increasing_times, whole
+from .._errors import PkpdError
+from ..design import Design, RateEngine
+from ..dosing import named_regimens
+from ..model import DEFAULT_SEED, load_model, sample_population
+from ..parallel import run_chunks
+
+
+def _trial_chunk(model, regimen, times, n_patients, seed_seq, endpoints, design, weight):
+    """Responder flags (patient, time, endpoint) and improvement (patient, time) of one chunk."""
+    rng = np.random.default_rng(seed_seq)
+    pop_seed = int(rng.integers(2 ** 63))
+    pop = sample_population(model, n_patients, seed=pop_seed, weight=weight, method="random")
+    engine = RateEngine(model, {"r": regimen}, times, pop, design)
+    level = engine.latent()[0][:, engine.out_index]
+    score = level + engine.spread() * rng.standard_normal(n_patients)[:, None]
+    responder = score[..., None] >= engine.cuts(endpoints)
+    return responder, engine.response.improvement(score)
+
+
+def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "day", n_trials: int = 1,
+                   seed: int = DEFAULT_SEED, endpoints=None, weight=None, design: Design | None = None,
+                   keep_patients: bool = False, chunk_size: int = 100_000) -> xr.Dataset:
+    """Monte-Carlo virtual trials: ``n_trials`` trials of ``n_per_arm`` patients in each arm.
+
+    Every arm of every trial gets its own patients (seeded, reproducible; default seed 0).
+    Large runs are split into chunks of at most ``chunk_size`` patients, computed in
+    parallel (:mod:`pkpd.parallel`); the counts do not depend on the chunking order. Each
+    patient's score is drawn once, so their endpoints are nested.
+
+    Returns ``responders`` (trial, regimen, time, endpoint) and ``rate`` = responders /
+    n_per_arm; with ``keep_patients=True`` (one trial only) also each patient's latent
+    ``improvement`` (regimen, subject, time) and ``responder`` flags.
+    """
+    model = load_model(model)
+    if not model.pd:
+        raise PkpdError(f"Model '{model.name}' has no response model ([pd]); virtual trials need one, e.g. "
+                        "'ustekinumab_pasi'.")
+    n_per_arm = whole("n_per_arm", n_per_arm, minimum=1)
+    n_trials = whole("n_trials", n_trials, minimum=1)
+    chunk_size = whole("chunk_size", chunk_size, minimum=1)
+    seed = whole("seed", seed, minimum=0)
+    if keep_patients and n_trials != 1:
+        raise PkpdError("keep_patients=True keeps one trial's patients; use n_trials=1.")
+    design = design or Design()
+    ends = model.select_endpoints(endpoints)
+    regs = named_regimens(regimens)
+    ruled = [name for name, r in regs.items() if r.rules]
+    if ruled:
+        raise PkpdError(f"simulate_trial does not follow response-guided rules (regimen {ruled[0]!r}); use "
+                        "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
+    t = _units.to_days(increasing_times(times), time_unit)
+    total = n_per_arm * n_trials
+    trial_of = np.repeat(np.arange(n_trials), n_per_arm)
+    starts = list(range(0, total, chunk_size))
+    arm_seeds = np.random.SeedSequence(seed).spawn(len(regs))
+    tasks = []
+    for r, reg in enumerate(regs.values()):
+        chunk_seeds = arm_seeds[r].spawn(len(starts))
+        for j, s in enumerate(starts):
+            tasks.append((model, reg, t, min(chunk_size, total - s), chunk_seeds[j], ends, design, weight))
+    results = run_chunks(_trial_chunk, tasks)
+    counts = np.zeros((n_trials, len(regs), t.size, len(ends.names)), dtype=np.int64)
+    flags, improvement = [], []
+    k = 0
+    for r in range(len(regs)):
+        for s in starts:
+            resp, imp = results[k]
+            k += 1
+            trials = trial_of[s:s + resp.shape[0]]
+            np.add.at(counts[:, r], trials, resp.astype(np.int64))
+            if keep_patients:
+                flags.append(resp)
+                improvement.append(imp)
+    dims = ("trial", "regimen", "time", "endpoint")
+    ds = xr.Dataset(
+        {"responders": (dims, counts, {"units": "patients"}),
+         "rate": (dims, counts / n_per_arm, {"units": "1"})},
+        coords={"trial": np.arange(n_trials), **_provenance.regimen_coords(regs), **_provenance.time_coords(t),
+                "endpoint": list(ends.names), "threshold": ("endpoint", list(ends.thresholds.values()), {"units": "1"})},
+        attrs=_provenance.attrs(model, n_per_arm=n_per_arm, seed=str(seed)))
+    if keep_patients:
+        n_chunks = len(starts)
+        imp = np.stack([np.concatenate(improvement[r * n_chunks:(r + 1) * n_chunks]) for r in range(len(regs))])
+        flg = np.stack([np.concatenate(flags[r * n_chunks:(r + 1) * n_chunks]) for r in range(len(regs))])
+        ds["improvement"] = (("regimen", "subject", "time"), imp,
+                             {"units": "1", "long_name": "fractional improvement from baseline"})
+        ds["responder"] = (("regimen", "subject", "time", "endpoint"), flg)
+    return ds

@@ -1,0 +1,79 @@
+"""CLI basics: version, python -m pkpd, the library listing, outputs by suffix, one-line warnings."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import pkpd
+from pkpd.cli import main
+
+
+def test_version_and_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "pkpd", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"pkpd {pkpd.__version__}"
+
+
+def test_models_lists_the_library_and_prints_a_parameter_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "ustekinumab_pk" in out and "ustekinumab_pasi" in out and "pasi_turnover" in out
+    assert "krueger2007_phase2" in out and "ustekinumab_phase2" in out
+    assert main(["models", "ustekinumab_pk"]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith("CL "))
+    assert "0.26598" in row and "L/day" in row and "Zhu 2009" in row
+    bsv = next(line for line in table.splitlines() if line.startswith("bsv_CL "))
+    assert "0.41 CV" in bsv  # as given in the file, next to the internal SD
+    assert main(["models", "ustekinumab_pk", "--toml"]) == 0
+    assert capsys.readouterr().out == pkpd.load_model("ustekinumab_pk").sources[0][1]
+
+
+def test_simulate_with_weight_times_and_a_csv_output(tmp_path, capsys):
+    out = tmp_path / "c.csv"
+    assert main(["simulate", "--regimen", "1 mg/kg SC at week 0", "--weight", "80", "--times-days", "7", "14",
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table.columns.tolist()[:3] == ["regimen", "subject", "time"]
+    expected = pkpd.simulate("ustekinumab_pk", "80 mg SC at week 0", [7, 14], weight=80.0).concentration.values.ravel()
+    np.testing.assert_allclose(table["concentration"], expected, rtol=1e-15)
+    nc = tmp_path / "c.nc"
+    assert main(["simulate", "--regimen", "45 mg SC at week 0", "--times-weeks", "1", "2", "--out", str(nc)]) == 0
+    assert xr.load_dataset(nc).time.values.tolist() == [7.0, 14.0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--regimen", "45 mg SC at week 0", "--out", "x.txt"],
+     "--out 'x.txt': the file type follows the suffix; allowed: .nc (netCDF), .csv"),
+    (["simulate", "--regimen", "45 mg SC at week 0", "--plot", "x.pdf"], "--plot 'x.pdf': the file type follows"),
+    (["fit", "ustekinumab_pasi", "krueger2007_phase2", "--out", "f.txt"], "--out 'f.txt': the file type follows"),
+    (["simulate", "--regimen", "45 mg SC at week 0", "--times-days", "1", "--times-weeks", "1"],
+     "Give --times-days or --times-weeks, not both"),
+    (["predict", "--fit", "ustekinumab_phase3", "--regimen", "placebo", "--at-week", "12"],
+     "No fit file 'ustekinumab_phase3'; give a fit file written by `pkpd fit` or FitResult.save, or one of the "
+     "library fits: ['ustekinumab_phase2']. Did you mean 'ustekinumab_phase2'?"),
+])
+def test_bad_outputs_and_options_are_refused_before_computing(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_warnings_print_as_one_line(tmp_path, capsys):
+    # With Imax free the phase II data push it to its bound of 1: the fit says so in a warning.
+    model = tmp_path / "m.toml"
+    model.write_text(pkpd.load_model("ustekinumab_pasi").sources[0][1].replace("value = 1.0,   unit = \"1\",     lower = 0.0",
+                                                                              "value = 0.95,  unit = \"1\",     lower = 0.0"))
+    out = tmp_path / "f.json"
+    code = main(["fit", str(model), "krueger2007_phase2", "--out", str(out), "--no-profile", "--starts", "1",
+                 "--vary", "kout", "IC50", "Pmax", "omega_response", "Imax"])
+    assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("pkpd fit: warning: ") for line in err)
+    assert json.loads(out.read_text())["warnings"]
