@@ -29,8 +29,7 @@ import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.stats import chi2
+from scipy.special import chdtri
 
 from .._checks import whole
 from .._errors import PkpdError, PkpdWarning
@@ -42,7 +41,7 @@ from ._results import FitResult, fitted_rate_table
 from ._trial import TrialData, load_trial
 
 PROFILE_LEVEL = 0.95
-PROFILE_RISE = float(chi2.ppf(PROFILE_LEVEL, 1))  # 3.841
+PROFILE_RISE = float(chdtri(1.0, 1 - PROFILE_LEVEL))  # 3.841, the chi-square(1) quantile; scipy.stats stays unimported
 HESSIAN_STEP = 1e-3
 # LM needs ~15 iterations of k + 1 evaluations when the fit is well posed.
 MAX_EVALUATIONS_PER_PARAMETER = 100
@@ -235,6 +234,7 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
 
 def profile_intervals(objective, problem: FitProblem, best_y, best, covariance, max_steps: int = 12) -> dict:
     """95% profile-likelihood interval of each parameter (natural scale), with flatness flags."""
+    from scipy.optimize import brentq
     out = {}
     for i, name in enumerate(problem.names):
         others = [j for j in range(len(problem.names)) if j != i]

@@ -26,7 +26,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from .._errors import PkpdError
 from .._version import __version__
@@ -140,6 +139,7 @@ class FitResult:
 
 def fitted_rate_table(trial: TrialData, rates: np.ndarray) -> pd.DataFrame:
     """Observed vs predicted rates, with the 95% binomial interval around each prediction."""
+    from scipy.stats import binom
     arms, days, ends = trial.arms, trial.days, trial.endpoints
     rows = []
     for arm, day, n, resp in trial.groups():

@@ -10,8 +10,6 @@ parameters. Right-hand side: :func:`pkpd.pk._formulas.rhs`.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.sparse import identity, kron
 
 from .._errors import PkpdError, SolverError
 from . import _formulas as _pk
@@ -29,6 +27,8 @@ def _solver_context(p: dict) -> str:
 def concentration_ode(times: np.ndarray, events: list[Event], p: dict, model,
                       rtol: float = 1e-8, atol: float = 1e-10, solver: str = "DOP853") -> np.ndarray:
     """Concentrations (n, k) from the stacked ODE system; see :func:`pkpd.pk._formulas.rhs`."""
+    from scipy.integrate import solve_ivp
+    from scipy.sparse import identity, kron
     n = np.asarray(p["CL"]).size
     two_cmt = model.structure == "2cmt"
     if any(ev.route == "sc" for ev in events):

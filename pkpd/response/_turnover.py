@@ -25,7 +25,6 @@ broadcast against the leading axes (one value per subject, say).
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from .._errors import PkpdError, SolverError
 from ..pk._formulas import phi
@@ -142,6 +141,7 @@ def indirect_response(t, c, kind, kout, R0=1.0, Imax=None, IC50=None, Emax=None,
             raise PkpdError(f"Emax of a stimulation model must be >= 0, got {float(np.min(Emax))!r}.")
     if kind in ("I", "III"):
         return first_order_response(t, np.asarray(R0)[..., None] * (1.0 + effect), kout, R0)
+    from scipy.integrate import solve_ivp
     lead = c.shape[:-1]
     n_rows = int(np.prod(lead)) if lead else 1
     eff = np.broadcast_to(effect, c.shape).reshape(n_rows, t.size)

@@ -233,7 +233,7 @@ def test_stiff_solver_with_sparse_jacobian_agrees():
 
 
 def test_solver_failure_raises_with_time_message_and_parameters(monkeypatch):
-    import pkpd.pk._ode as sim
+    import scipy.integrate as sim
 
     class Failed:
         success, message = False, "Required step size is less than spacing between numbers."
