@@ -21,14 +21,15 @@ from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Pop
 # exposure
 from .pk import simulate
 # response: links, turnover kernels, response models
-from .response import (PasiTurnover, ResponseModel, effect_compartment, emax, indirect_response, inhibition)
+from .response import (IndirectResponse, PasiTurnover, ResponseModel, effect_compartment, emax, indirect_response,
+                       inhibition)
 from . import endpoints as _endpoints  # registers the PASI and EASI endpoint families
 # the integration design
 from .design import Design
 # inference
 from .inference import FitProblem, FitResult, IdentifiabilityWarning, TrialData, fit, load_fit, load_trial
 # predictions
-from .predict import compare_regimens, dose_response, predict, response_rates, simulate_trial
+from .predict import compare_regimens, dose_response, predict, response_rates, simulate_response, simulate_trial
 # figures (matplotlib is imported when one is drawn)
 from .plot import plot_concentrations, plot_dose_response, plot_fit, plot_response
 
@@ -39,9 +40,9 @@ __all__ = [
     "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Transform", "load_model",
     "register_endpoint_family", "register_response_model", "sample_population", "typical_population",
     "simulate",
-    "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
+    "IndirectResponse", "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
     "Design",
     "FitProblem", "FitResult", "IdentifiabilityWarning", "TrialData", "fit", "load_fit", "load_trial",
-    "compare_regimens", "dose_response", "predict", "response_rates", "simulate_trial",
+    "compare_regimens", "dose_response", "predict", "response_rates", "simulate_response", "simulate_trial",
     "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]

@@ -2,9 +2,9 @@
 
 A :class:`Design` fixes how expectations over patients are computed: ``n_nodes``
 scrambled-Sobol nodes (seed ``seed``) over between-subject variability and body weight,
-and the time grid on which concentrations drive the response (``step`` days, plus the
-requested times and a geometric run of points after each dose, ``refinement``). The same
-design gives the same rates to the last bit.
+and the mesh on which the response is integrated exactly for the known concentrations
+(panels of ``step`` days, graded after each dose; :mod:`pkpd.response._quadrature`). The
+same design gives the same rates to the last bit.
 
 :class:`RateEngine` ties the stages together for fixed regimens, times and nodes:
 regimens (and the dosing histories their rules can lead to) -> concentrations
@@ -23,21 +23,18 @@ import numpy as np
 
 from ._checks import number, whole
 from ._errors import PkpdError
-from .dosing import named_regimens
-from .endpoints import split_by_rules, responder_probability
+from .dosing import infusion_duration, named_regimens
+from .endpoints import responder_probability, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import Exposure
+from .response import Mesh, Trajectory, build_mesh
+from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
 
-# Extra grid points after each dose (days): a geometric run from 8 minutes to 4 days with
-# ratio 2^(1/4). An SC dose's effect can swing from none to full within hours and keeps
-# curving while absorption goes on; on a fixed absolute scale the refinement's own error
-# stays put (~3e-5) whatever the step, and the step's error is second order.
-DOSE_REFINEMENT = tuple(2.0 ** (np.arange(-30, 9) / 4))
 
 
 @dataclass(frozen=True)
 class Design:
-    """Integration design: Sobol nodes over patients and the time grid of the response.
+    """Integration design: Sobol nodes over patients and the response's integration mesh.
 
     Parameters
     ----------
@@ -47,45 +44,91 @@ class Design:
     seed : int
         Scrambling seed of the nodes.
     step : float
-        Regular grid step (days) of the response's time grid.
-    refinement : tuple of float
-        Extra grid points after each dose (days after it).
+        Length (days) of the regular panels of the response's integration mesh; output
+        times that are multiples of it lie on the mesh (the default 7 days: whole weeks).
+    first, ratio : float
+        After each dose (and infusion end) panels start at ``first`` days and grow by
+        ``ratio`` up to ``step`` (:mod:`pkpd.response._quadrature`).
+    order : int
+        Gauss-Legendre nodes per panel.
     """
 
     n_nodes: int = 1024
     seed: int = 0
-    step: float = 1.0
-    refinement: tuple = field(default=DOSE_REFINEMENT, repr=False)
+    step: float = DEFAULT_STEP
+    first: float = DEFAULT_FIRST
+    ratio: float = DEFAULT_RATIO
+    order: int = DEFAULT_ORDER
 
     def __post_init__(self):
         object.__setattr__(self, "n_nodes", whole("Design n_nodes", self.n_nodes, minimum=1))
         object.__setattr__(self, "seed", whole("Design seed", self.seed, minimum=0))
-        object.__setattr__(self, "step", number("Grid step (days)", self.step, above=0,
-                                                hint=" It is the response's time-grid step."))
-        object.__setattr__(self, "refinement", tuple(float(x) for x in self.refinement))
+        object.__setattr__(self, "step", number("Design step (days)", self.step, above=0,
+                                                hint=" It is the length of the regular integration panels."))
+        object.__setattr__(self, "first", number("Design first (days)", self.first, above=0, maximum=self.step))
+        object.__setattr__(self, "ratio", number("Design ratio", self.ratio, above=1, maximum=16))
+        object.__setattr__(self, "order", whole("Design order", self.order, minimum=1, maximum=20))
 
     def nodes(self, model, weight=None) -> Population:
         """The design's virtual patients for ``model`` (``weight``: kg, one or per node)."""
         return sample_population(model, self.n_nodes, seed=self.seed, weight=weight, method="sobol")
 
-    def grid(self, dose_times: np.ndarray, eval_times: np.ndarray) -> np.ndarray:
-        """Time grid (days) from 0 to the last evaluation time for doses at ``dose_times``."""
-        horizon = eval_times[-1]
-        grid = np.concatenate([np.arange(0.0, horizon + self.step, self.step), eval_times, [0.0], dose_times,
-                               (dose_times[:, None] + np.asarray(self.refinement)[None, :]).ravel()])
-        return np.unique(grid[(grid >= 0.0) & (grid <= horizon)])
+    def mesh(self, breakpoints, times) -> Mesh:
+        """The integration mesh for output ``times`` (days) and the doses' ``breakpoints`` (days)."""
+        return build_mesh(breakpoints, times, self.step, self.first, self.ratio, self.order)
 
-    def coarse(self, n_nodes: int, step_factor: float = 2.0) -> "Design":
-        """A cheaper design for parameter draws: fewer nodes, a wider step, half the refinement."""
-        return Design(n_nodes, self.seed, self.step * step_factor, self.refinement[::2])
+    def coarse(self, n_nodes: int) -> "Design":
+        """A cheaper design for parameter draws: fewer nodes, panels twice as long, fewer quadrature nodes."""
+        return Design(n_nodes, self.seed, self.step * 2, self.first * 4, self.ratio, max(self.order - 1, 2))
 
     @property
     def settings(self) -> dict:
-        return {"n_nodes": self.n_nodes, "node_seed": self.seed, "step": self.step}
+        return {"n_nodes": self.n_nodes, "node_seed": self.seed, "step": self.step, "first": self.first,
+                "ratio": self.ratio, "order": self.order}
+
+    @classmethod
+    def from_settings(cls, settings) -> "Design":
+        return cls(settings["n_nodes"], settings["node_seed"], settings["step"], settings["first"],
+                   settings["ratio"], settings["order"])
 
     def describe(self, population: Population) -> str:
         return (f"mean over {population.n} fixed {population.method} nodes (seed {population.seed}) of the "
-                "analytic responder probability given each node's PK/PD")
+                f"analytic responder probability given each node's PK/PD; response solved exactly on "
+                f"{self.step:g}-day Gauss-Legendre panels ({self.order} nodes), graded after doses")
+
+
+def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """The times to evaluate concentrations at for a mesh: its panels' nodes, and (separately, so
+    that the panels never depend on the outputs) the side panels' nodes with the output times."""
+    return mesh.nodes[: mesh.n_main].ravel(), np.union1d(mesh.nodes[mesh.n_main:].ravel(), mesh.times)
+
+
+def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray) -> Trajectory:
+    """A :class:`Trajectory` from concentrations (row, time) at the two sets of :func:`mesh_times`."""
+    n, m = main.shape[0], mesh.tau.shape[1]
+    side_times = mesh_times(mesh)[1]
+    at_side = np.searchsorted(side_times, mesh.nodes[mesh.n_main:].ravel())
+    nodes = np.concatenate([main.reshape(n, mesh.n_main, m),
+                            side[:, at_side].reshape(n, mesh.n_segments - mesh.n_main, m)], axis=1)
+    return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)])
+
+
+def breakpoints(regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
+    """Times (days) where a regimen's concentration has a kink or a jump: doses (SC after the lag)
+    and infusion ends, for every patient."""
+    lags = np.unique(np.asarray(individual.get("tlag", 0.0), float))
+    out = [np.zeros(0)]
+    for course in regimen.courses:
+        times = course.dose_times(horizon)
+        if course.route == "sc":
+            out.append((times[:, None] + lags[None, :]).ravel())
+        else:
+            out.append(times)
+        if course.route == "infusion":
+            amounts = np.unique(np.broadcast_to(course.amount.resolve(weight), np.shape(weight) or (1,)))
+            durations = np.unique(infusion_duration(amounts, course.rate, course.duration))
+            out.append((times[:, None] + durations[None, :]).ravel())
+    return np.unique(np.concatenate(out))
 
 
 class RateEngine:
@@ -93,7 +136,7 @@ class RateEngine:
 
     ``values`` passed to the methods override the model's parameter values by name
     (internal units). A regimen with response-guided rules expands into the dosing
-    histories a patient can end up on (its variants); each has its own time grid, so a
+    histories a patient can end up on (its variants); each has its own integration mesh, so a
     regimen's rates never depend on which other regimens are computed with it.
     """
 
@@ -122,12 +165,16 @@ class RateEngine:
                 plan[fired] = len(variants)
                 variants.append(variant)
             self.plans.append(plan)
-        lag = float(model.values.get("tlag", 0.0))
-        horizon = self.eval_times[-1]
-        self.grids = [design.grid(v.dose_times(horizon) + lag, self.eval_times) for v in variants]
-        self.grid_index = [np.searchsorted(g, self.eval_times) for g in self.grids]
-        self.exposure = Exposure(model, population, list(zip(variants, self.grids)), method)
-        self._work = {}
+        horizon = float(self.eval_times[-1])
+        individual = population.individual(model)
+        self.meshes, schedules = [], []
+        for variant in variants:
+            mesh = design.mesh(breakpoints(variant, individual, population.weight, horizon), self.eval_times)
+            main, side = mesh_times(mesh)
+            self.meshes.append(mesh)
+            schedules += [(variant, main), (variant, side)]
+        self.exposure = Exposure(model, population, schedules, method)
+        self._trajectories, self._conc = None, None
 
     # -- values ---------------------------------------------------------------------------
     def node_values(self, values: Mapping | None = None) -> dict:
@@ -151,16 +198,18 @@ class RateEngine:
         return self.response.cut(list(endpoints.thresholds.values()))
 
     # -- latent levels ---------------------------------------------------------------------
+    def trajectories(self, values: Mapping | None = None) -> list[Trajectory]:
+        """Each dosing history's concentrations along its mesh (recomputed only when PK values change)."""
+        conc = self.exposure(values)
+        if conc is not self._conc:
+            self._trajectories = [assemble(mesh, conc[2 * j], conc[2 * j + 1]) for j, mesh in enumerate(self.meshes)]
+            self._conc = conc
+        return self._trajectories
+
     def latent(self, values: Mapping | None = None) -> list:
         """Latent level per dosing history at the evaluation times: list of (node, time)."""
         v = self.node_values(values)
-        out = []
-        for c, grid, idx in zip(self.exposure(values), self.grids, self.grid_index):
-            work = self._work.get(c.shape)
-            if work is None:
-                work = self._work[c.shape] = np.empty_like(c)
-            out.append(self.response.latent(grid, c, v, idx, work=work))
-        return out
+        return [self.response.latent(traj, v) for traj in self.trajectories(values)]
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:
@@ -243,8 +292,7 @@ class RateEngine:
                     fired[i, :, :f.shape[1]] = f
             else:
                 node_sets = [self.node_values(v) for v in sets]
-                levels = [self.response.latent_draws(grid, c, node_sets, idx)
-                          for c, grid, idx in zip(self.exposure(), self.grids, self.grid_index)]
+                levels = [self.response.latent_draws(traj, node_sets) for traj in self.trajectories()]
                 spread = np.array([self.spread(v) for v in sets])
                 for r in range(len(self.regimens)):
                     probs, share = self.probabilities(r, levels, spread, cuts)

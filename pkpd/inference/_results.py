@@ -1,6 +1,6 @@
 """Fit results: one frozen type for a fresh fit and a loaded one, its report and its file.
 
-A fit file (JSON, format ``pkpd-fit/2``) carries everything needed to use the fit
+A fit file (JSON, format ``pkpd-fit/3``) carries everything needed to use the fit
 anywhere: the text of the model files and of the trial table it was fitted to (with
 their SHA-256), the estimates, the covariance on the fit scale, the profile intervals,
 the settings of the integration design and the optimiser, and the versions of pkpd,
@@ -33,7 +33,7 @@ from ..model import TRANSFORMS_BY_NAME, library, model_from_sources
 from .._io import write_atomic
 from ._trial import TrialData, trial_from_text
 
-FIT_FORMAT = "pkpd-fit/2"
+FIT_FORMAT = "pkpd-fit/3"
 
 
 def _versions() -> dict:
@@ -100,8 +100,7 @@ class FitResult:
     @property
     def design(self):
         from ..design import Design
-        s = self.settings
-        return Design(s["n_nodes"], s["node_seed"], s["step"])
+        return Design.from_settings(self.settings)
 
     def standard_errors(self) -> dict[str, float]:
         """Natural-scale standard errors (delta method); NaN where the Hessian gives none."""

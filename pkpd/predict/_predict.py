@@ -167,7 +167,7 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     t = _units.to_days(increasing_times(times), time_unit)
     nodes = design.nodes(model, fixed_weight)
     engine = RateEngine(model, regimens, t, nodes, design)
-    attrs = {"integration": design.describe(nodes) + " (the fit's design)", "grid_step_day": design.step,
+    attrs = {"integration": design.describe(nodes) + " (the fit's design)", "mesh_step_day": design.step,
              "fit_file": fit.path, "level": level}
     rate = engine.rates(endpoints=ends)
     ds = rates_dataset(rate, engine.regimens, t, ends, model, attrs)

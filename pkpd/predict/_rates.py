@@ -87,5 +87,5 @@ def response_rates(model, regimens, times, *, time_unit: str = "day", endpoints=
     ends = model.select_endpoints(endpoints)
     rates = engine.rates(endpoints=ends)
     ds = rates_dataset(rates, engine.regimens, t, ends, model,
-                       {"integration": design.describe(population), "grid_step_day": design.step})
+                       {"integration": design.describe(population), "mesh_step_day": design.step})
     return add_rule_shares(ds, engine, engine.fired())

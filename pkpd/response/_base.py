@@ -47,20 +47,20 @@ class ResponseModel:
     spread_parameter: str = ""
     description: str = ""
 
-    def latent(self, grid: np.ndarray, conc: np.ndarray, values: Mapping, at: np.ndarray,
-               work: np.ndarray | None = None) -> np.ndarray:
-        """Latent level (node, len(at)) at grid indices ``at``.
+    def latent(self, trajectory, values: Mapping) -> np.ndarray:
+        """Latent level (node, time) at the trajectory's output times.
 
-        ``grid`` (days) is the integration grid, ``conc`` (node, grid) the concentrations
-        in mg/L on it, ``values`` maps each parameter name to one float (all nodes) or an
-        array (node,). ``work`` is an optional buffer shaped like ``conc``.
+        ``trajectory`` (:class:`pkpd.response.Trajectory`) holds each node's exact
+        concentrations (mg/L) at the output times (``trajectory.conc``) and at the nodes of
+        an integration mesh, and solves turnovers on it exactly
+        (``trajectory.first_order``, ``trajectory.first_order_hill``). ``values`` maps each
+        parameter name to one float (all nodes) or an array (node,).
         """
         raise NotImplementedError
 
-    def latent_draws(self, grid: np.ndarray, conc: np.ndarray, draws: Sequence[Mapping],
-                     at: np.ndarray) -> np.ndarray:
-        """Latent levels (draw, node, len(at)) for several parameter sets; override to batch."""
-        return np.stack([self.latent(grid, conc, v, at) for v in draws])
+    def latent_draws(self, trajectory, draws: Sequence[Mapping]) -> np.ndarray:
+        """Latent levels (draw, node, time) for several parameter sets; override to batch."""
+        return np.stack([self.latent(trajectory, v) for v in draws])
 
     def spread(self, values: Mapping):
         """The spread of patients' scores within a node (> 0)."""

@@ -84,16 +84,18 @@ def test_phase2_fit_estimates_and_uncertainty(phase2_fit):
     assert max(phase2_fit.start_minus2ll) - min(phase2_fit.start_minus2ll) < 1e-4
 
 
-# The phase II fit of pkpd 0.1 (commit 0210db6, fits/ustekinumab_phase2.json): the 0.2
-# restructuring computes the same rates, so it must find the same optimum.
+# The phase II fit of pkpd 0.1 (commit 0210db6, fits/ustekinumab_phase2.json). 0.1 took the
+# drug effect as linear between points of a 1-day grid (depth of response within 2e-4 of
+# the exact turnover); 0.2 solves the turnover exactly, and the optimum moves by far less
+# than that and than the standard errors (10-40%).
 FIT_0_1 = {"kout": 0.0320075796786165, "IC50": 0.17281627023435833, "Pmax": 0.31913562099062837,
            "omega_response": 0.6714193639670847}
 
 
-def test_phase2_estimates_equal_those_of_version_0_1(phase2_fit):
+def test_phase2_estimates_agree_with_version_0_1_to_its_accuracy(phase2_fit):
     for name, value in FIT_0_1.items():
-        assert phase2_fit.values[name] == pytest.approx(value, rel=1e-8)
-    assert phase2_fit.minus2ll == pytest.approx(42.88480892181418, rel=1e-10)
+        assert phase2_fit.values[name] == pytest.approx(value, rel=1e-4)
+    assert phase2_fit.minus2ll == pytest.approx(42.88480892181418, abs=1e-3)
 
 
 def test_profile_ends_are_where_minus_2ll_rises_by_the_chi2_quantile(phase2_fit):

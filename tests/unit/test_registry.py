@@ -21,10 +21,10 @@ class DirectEmax(pkpd.ResponseModel):
     default_vary = ("EC50", "omega_logit")
     spread_parameter = "omega_logit"
 
-    def latent(self, grid, conc, values, at, work=None):
+    def latent(self, trajectory, values):
         v = {k: (x if np.ndim(x) == 0 else np.asarray(x)[:, None]) for k, x in values.items()}
         with np.errstate(divide="ignore"):
-            return logit(pkpd.emax(conc[:, at], v["Emax"], v["EC50"]))
+            return logit(pkpd.emax(trajectory.conc, v["Emax"], v["EC50"]))
 
     def cut(self, thresholds):
         return logit(np.asarray(thresholds, float))

@@ -1,0 +1,57 @@
+"""Concentrations and an indirect response of virtual patients, both exact on any output grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import _units
+from .._checks import increasing_times
+from .._errors import PkpdError
+from ..design import Design, assemble, breakpoints, mesh_times
+from ..model import DEFAULT_SEED, load_model
+from ..pk import concentrations, simulate
+from ..response import IndirectResponse
+
+
+def simulate_response(model, regimens, times, response: IndirectResponse, *, time_unit: str = "day",
+                      population=None, n_subjects: int | None = None, seed: int = DEFAULT_SEED, weight=None,
+                      method: str = "auto", design: Design | None = None) -> xr.Dataset:
+    """Simulate concentrations and an indirect response (types I-IV) of a PK model.
+
+    The response is solved exactly for the model's concentrations (closed form, or the ODE
+    for nonlinear models): Gauss-Legendre panels on a mesh that follows the doses
+    (:mod:`pkpd.response._quadrature`), within 1e-8 (relative) of a tight-tolerance ODE
+    solution whatever the output times. Arguments as for :func:`pkpd.simulate`; ``design``
+    sets the mesh (its ``step``, ``first``, ``ratio`` and ``order``).
+
+    Returns the dataset of :func:`pkpd.simulate` with ``response`` (regimen, subject, time)
+    added.
+
+    Examples
+    --------
+    >>> idr = IndirectResponse("I", kout=0.1, Imax=0.95, IC50=0.5)
+    >>> ds = simulate_response("ustekinumab_pk", "45 mg SC at weeks 0, 4", [0, 28, 56], idr)
+    >>> [round(float(r), 4) for r in ds.response.values[0, 0]]
+    [1.0, 0.3151, 0.2191]
+    """
+    if not isinstance(response, IndirectResponse):
+        raise PkpdError(f"response must be a pkpd.IndirectResponse, got {type(response).__name__}.")
+    model = load_model(model)
+    ds = simulate(model, regimens, times, time_unit=time_unit, population=population, n_subjects=n_subjects,
+                  seed=seed, weight=weight, method=method)
+    design = design or Design()
+    t = _units.to_days(increasing_times(times), time_unit)
+    individual = {name: ds[name].values for name in model.pk_names}
+    w = ds["weight"].values if "weight" in ds else None
+    out = np.empty(ds.concentration.shape)
+    from ..dosing import named_regimens
+    for r, regimen in enumerate(named_regimens(regimens).values()):
+        mesh = design.mesh(breakpoints(regimen, individual, w, float(t[-1])), t)
+        main, side = (concentrations(model, regimen, times_, individual, w, method) for times_ in mesh_times(mesh))
+        out[r] = response.solve(assemble(mesh, main, side))
+    ds["response"] = (("regimen", "subject", "time"), out,
+                      {"units": "as R0", "long_name": f"indirect response (type {response.kind})"})
+    ds.attrs["response"] = (f"indirect response type {response.kind}, solved exactly on {design.step:g}-day "
+                            f"Gauss-Legendre panels ({design.order} nodes) graded after doses")
+    return ds

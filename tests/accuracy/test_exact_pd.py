@@ -1,0 +1,110 @@
+"""Exact PD: the response to a known concentration, against independent tight ODE solutions and
+closed forms, on output grids on and off the integration mesh."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import pkpd
+from pkpd.response import Trajectory, build_mesh
+
+# Ustekinumab PK (Zhu 2009 values in the library model): typical patient, 90 kg.
+CL, V, KA, F = 0.26598, 8.9804, 0.354, 0.572
+DOSES = [0.0, 28.0]  # 45 mg SC at weeks 0 and 4
+TIMES = np.array([0.5, 1.0, 3.3, 7.0, 14.0, 27.9, 28.0, 28.01, 30.0, 56.0, 70.5])
+
+
+def conc(t):
+    """Textbook 1-cmt SC superposition (Bateman function), written independently of pkpd."""
+    k = CL / V
+    return sum(F * 45 * KA / (V * (KA - k)) * (math.exp(-k * (t - d)) - math.exp(-KA * (t - d)))
+               for d in DOSES if t > d)
+
+
+def ode(rhs, y0, times):
+    """DOP853 at rtol 1e-12, restarted at every dose (where the right-hand side has a kink)."""
+    out, y, t0 = {}, [y0], 0.0
+    for stop in DOSES[1:] + [float(times[-1])]:
+        wanted = times[(times > t0) & (times <= stop)]
+        sol = solve_ivp(rhs, (t0, stop), y, t_eval=wanted, rtol=1e-12, atol=1e-14, method="DOP853")
+        out.update(zip(sol.t, sol.y[0]))
+        y, t0 = sol.y[:, -1], stop
+    return np.array([out[t] for t in times])
+
+
+def inhibit(c, imax, ic50):
+    return imax * c / (ic50 + c)
+
+
+@pytest.mark.parametrize("kind, params, rhs", [
+    ("I", dict(Imax=0.95, IC50=0.5), lambda t, r: 0.1 * (1 - inhibit(conc(t), 0.95, 0.5)) - 0.1 * r),
+    ("II", dict(Imax=0.6, IC50=0.5), lambda t, r: 0.1 - 0.1 * (1 - inhibit(conc(t), 0.6, 0.5)) * r),
+    ("III", dict(Emax=2.0, EC50=0.2), lambda t, r: 0.1 * (1 + inhibit(conc(t), 2.0, 0.2)) - 0.1 * r),
+    ("IV", dict(Emax=2.0, EC50=0.2), lambda t, r: 0.1 - 0.1 * (1 + inhibit(conc(t), 2.0, 0.2)) * r),
+])
+def test_indirect_responses_are_exact_on_any_output_grid(kind, params, rhs, ustekinumab):
+    model = ustekinumab.replace(bsv_CL=0.0, bsv_V=0.0)
+    ds = pkpd.simulate_response(model, "45 mg SC at weeks 0, 4", TIMES, pkpd.IndirectResponse(kind, kout=0.1, **params))
+    exact = ode(rhs, 1.0, TIMES)
+    np.testing.assert_allclose(ds.concentration.values[0, 0], [conc(t) for t in TIMES], rtol=1e-12)
+    np.testing.assert_allclose(ds.response.values[0, 0], exact, rtol=1e-8, atol=0)
+
+
+def test_pasi_depth_is_exact_and_does_not_depend_on_the_other_times():
+    from pkpd.design import Design, RateEngine
+    values = dict(kout=0.04, IC50=0.3, Pmax=0.15, omega_response=0.6, Imax=0.95)
+    m = pkpd.load_model("ustekinumab_pasi").replace(values, bsv_CL=0.0, bsv_V=0.0)
+    pop = pkpd.typical_population(m)
+    times = np.array([14.0, 42.0, 84.0])
+    depth = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, times, pop, Design()).latent()[0][0])
+
+    def c90(t):  # 90 mg SC at days 0, 7, 14, 21
+        k = CL / V
+        return sum(F * 90 * KA / (V * (KA - k)) * (math.exp(-k * (t - d)) - math.exp(-KA * (t - d)))
+                   for d in (0.0, 7.0, 14.0, 21.0) if t > d)
+
+    def rhs(t, r):
+        inh = 1 - (1 - pkpd.inhibition(c90(t), Imax=0.95, IC50=0.3)) * (1 - 0.15)
+        return 0.04 * (1 - inh) - 0.04 * r
+    ref, y, t0 = {}, [1.0], 0.0
+    for stop in (7.0, 14.0, 21.0, 84.0):
+        sol = solve_ivp(rhs, (t0, stop), y, t_eval=np.union1d(times[(times > t0) & (times <= stop)], [stop]),
+                        rtol=1e-12, atol=1e-14, method="DOP853")
+        ref.update(zip(sol.t, sol.y[0]))
+        y, t0 = sol.y[:, -1], stop
+    ref = [ref[t] for t in times]
+    np.testing.assert_allclose(depth, -np.log(ref), rtol=1e-8)
+    # Whole weeks lie on the mesh: the same bits whatever else is asked; other times agree to rounding.
+    more = np.array([1.5, 14.0, 20.25, 42.0, 50.0, 84.0, 100.0])
+    other = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, more, pop, Design()).latent()[0][0])
+    np.testing.assert_array_equal(other[[1, 3, 5]], depth)
+
+
+def test_first_order_kernel_against_the_closed_form_for_an_exponential_input():
+    # y' = k (e^{-a t} - y), y(0) = 0: y = k/(k - a) (e^{-a t} - e^{-k t}).
+    k, a = 0.3, 1.7
+    times = np.array([0.01, 0.5, 2.0, 7.0, 9.99, 14.0, 40.0])
+    mesh = build_mesh([3.0, 9.0], times)
+    u = np.exp(-a * mesh.nodes)[None]
+    traj = Trajectory(mesh, u, np.exp(-a * times)[None])
+    y = traj.first_order(u, k)[0]
+    np.testing.assert_allclose(y, k / (k - a) * (np.exp(-a * times) - np.exp(-k * times)), rtol=1e-10)
+    # the same with the Hill input u = C/(c50 + C) for C = c50 e^{-a t}/(1 - e^{-a t}) is e^{-a t}
+    c = np.exp(-a * mesh.nodes) / (1 - np.exp(-a * mesh.nodes))
+    hill = Trajectory(mesh, c[None], c[None, :1, 0]).first_order_hill(k, 0.0, 1.0, 1.0, 1.0)[0]
+    np.testing.assert_allclose(hill, y, rtol=1e-12)
+
+
+def test_mesh_places_weeks_on_panels_and_other_times_on_side_panels():
+    mesh = build_mesh([0.0, 28.0], np.array([3.5, 7.0, 14.0, 15.0, 16.0, 84.0]))
+    points = np.concatenate([[0.0], mesh.start[: mesh.n_main] + mesh.length[: mesh.n_main]])
+    assert set(np.arange(0, 85.0, 7.0)) <= set(points)
+    on_mesh = mesh.output <= mesh.n_main
+    assert on_mesh.tolist() == [False, True, True, False, False, True]
+    side = mesh.output[~on_mesh] - 1
+    # 15 starts from the mesh point at 14, 16 from the output at 15 (a chain, never back over a panel)
+    assert mesh.start[side[1:]].tolist() == [14.0, 15.0] and mesh.length[side[1:]].tolist() == [1.0, 1.0]
+    assert mesh.start[side[0]] + mesh.length[side[0]] == 3.5 and mesh.start[side[0]] > 0  # from a graded point
+    assert np.allclose(mesh.weight.sum(axis=1), mesh.length)
