@@ -234,14 +234,26 @@ class RateEngine:
             return responder_probability(level, spread[..., None, None], cuts), np.zeros(level.shape[:-1] + (0,))
         return split_by_rules(rules, plan, levels, spread[..., None], cuts, self.out_index)
 
+    @property
+    def n_rules(self) -> int:
+        return max((len(r.rules) for r in self.regimens.values()), default=0)
+
+    def evaluate(self, values: Mapping | None = None, endpoints: EndpointFamily | None = None):
+        """Expected responder rates (regimen, time, endpoint), the mean over the nodes, and the
+        share of patients each rule fired for (regimen, rule; NaN-padded), in one pass."""
+        endpoints = endpoints or self.model.endpoints
+        spread, levels, cuts = self.spread(values), self.latent(values), self.cuts(endpoints)
+        rates = np.empty((len(self.regimens), self.times.size, len(endpoints.names)))
+        fired = np.full((len(self.regimens), self.n_rules), np.nan)
+        for r in range(len(self.regimens)):
+            probs, share = self.probabilities(r, levels, spread, cuts)
+            rates[r] = probs.mean(axis=0)
+            fired[r, :share.shape[-1]] = share.mean(axis=0)
+        return rates, fired
+
     def rates(self, values: Mapping | None = None, endpoints: EndpointFamily | None = None) -> np.ndarray:
         """Expected responder rates (regimen, time, endpoint): the mean over the nodes."""
-        endpoints = endpoints or self.model.endpoints
-        spread = self.spread(values)
-        levels = self.latent(values)
-        cuts = self.cuts(endpoints)
-        return np.stack([self.probabilities(r, levels, spread, cuts)[0].mean(axis=0)
-                         for r in range(len(self.regimens))])
+        return self.evaluate(values, endpoints)[0]
 
     def rates_by_group(self, masks: np.ndarray, values: Mapping | None = None,
                        endpoints: EndpointFamily | None = None) -> np.ndarray:
@@ -253,16 +265,6 @@ class RateEngine:
             probs = self.probabilities(r, levels, spread, cuts)[0]
             for g, mask in enumerate(masks):
                 out[r, g] = probs[mask].mean(axis=0)
-        return out
-
-    def fired(self, values: Mapping | None = None) -> np.ndarray:
-        """Share of patients for whom each rule fired: (regimen, rule), NaN-padded."""
-        spread, levels = self.spread(values), self.latent(values)
-        n_rules = max((len(r.rules) for r in self.regimens.values()), default=0)
-        out = np.full((len(self.regimens), n_rules), np.nan)
-        for r in range(len(self.regimens)):
-            share = self.probabilities(r, levels, spread, np.array([0.0]))[1].mean(axis=0)
-            out[r, :share.size] = share
         return out
 
     # -- many parameter sets at once -------------------------------------------------------
@@ -278,18 +280,15 @@ class RateEngine:
         names = list(draws)
         n = len(next(iter(draws.values()))) if draws else 0
         batched = set(names) <= set(self.model.pd_names)
-        n_rules = max((len(r.rules) for r in self.regimens.values()), default=0)
         rates = np.empty((n, len(self.regimens), self.times.size, len(endpoints.names)))
-        fired = np.full((n, len(self.regimens), n_rules), np.nan)
+        fired = np.full((n, len(self.regimens), self.n_rules), np.nan)
         cuts = self.cuts(endpoints)
         for start in range(0, n, chunk):
             sl = slice(start, min(start + chunk, n))
             sets = [{k: float(draws[k][i]) for k in names} for i in range(sl.start, sl.stop)]
             if not batched:
                 for i, values in zip(range(sl.start, sl.stop), sets):
-                    rates[i] = self.rates(values, endpoints)
-                    f = self.fired(values)
-                    fired[i, :, :f.shape[1]] = f
+                    rates[i], fired[i] = self.evaluate(values, endpoints)
             else:
                 node_sets = [self.node_values(v) for v in sets]
                 levels = [self.response.latent_draws(traj, node_sets) for traj in self.trajectories()]

@@ -169,9 +169,9 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     engine = RateEngine(model, regimens, t, nodes, design)
     attrs = {"integration": design.describe(nodes) + " (the fit's design)", "mesh_step_day": design.step,
              "fit_file": fit.path, "level": level}
-    rate = engine.rates(endpoints=ends)
+    rate, fired = engine.evaluate(endpoints=ends)
     ds = rates_dataset(rate, engine.regimens, t, ends, model, attrs)
-    ds = add_rule_shares(ds, engine, engine.fired())
+    ds = add_rule_shares(ds, engine, fired)
     if subgroups is not None:
         names, masks = _subgroup_masks(subgroups, nodes.weight)
         ds = ds.assign_coords(subgroup=names, subgroup_share=("subgroup", masks.mean(axis=1)))

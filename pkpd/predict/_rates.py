@@ -85,7 +85,7 @@ def response_rates(model, regimens, times, *, time_unit: str = "day", endpoints=
         population = design.nodes(model, weight)
     engine = RateEngine(model, regimens, t, population, design)
     ends = model.select_endpoints(endpoints)
-    rates = engine.rates(endpoints=ends)
+    rates, fired = engine.evaluate(endpoints=ends)
     ds = rates_dataset(rates, engine.regimens, t, ends, model,
                        {"integration": design.describe(population), "mesh_step_day": design.step})
-    return add_rule_shares(ds, engine, engine.fired())
+    return add_rule_shares(ds, engine, fired)

@@ -68,10 +68,14 @@ class PasiTurnover(ResponseModel):
     spread_parameter = "omega_response"
 
     def latent(self, trajectory, values):
-        # y = 1 - R solves y' = kout (I - y), I = Pmax + Imax (1 - Pmax) C^h / (IC50^h + C^h)
+        # y = 1 - R solves y' = kout (I - y), I = Pmax + Imax (1 - Pmax) f, f = C^h / (IC50^h + C^h); it is
+        # linear in I: y = Pmax (1 - e^{-kout t}) + Imax (1 - Pmax) J with J' = kout (f - J). J depends on
+        # kout, IC50 and hill only, so changes of Pmax and Imax reuse it.
+        kout = np.asarray(values["kout"], float)
         pmax = np.asarray(values["Pmax"], float)
-        y = trajectory.first_order_hill(values["kout"], pmax, np.asarray(values["Imax"], float) * (1.0 - pmax),
-                                        values["IC50"], values["hill"])
+        J = trajectory.first_order_hill(kout, 0.0, 1.0, values["IC50"], values["hill"])
+        placebo = -np.expm1(-kout[..., None] * trajectory.mesh.times)
+        y = pmax[..., None] * placebo + (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None] * J
         return _log_depth(y)
 
     def latent_draws(self, trajectory, draws: Sequence[Mapping]):

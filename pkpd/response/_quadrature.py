@@ -28,7 +28,7 @@ of a tight-tolerance ODE solution; tests/accuracy/test_exact_pd.py pins 1e-8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -41,6 +41,7 @@ DEFAULT_RATIO = 2.0         # growth of graded panels
 DEFAULT_ORDER = 5           # Gauss-Legendre nodes per panel
 MAX_BREAKPOINTS = 4096      # distinct breakpoints one mesh accepts
 _SAME = 1e-9                # days: mesh points closer than this are one point
+MEMO = 8                    # turnover results kept per trajectory
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +128,7 @@ class Trajectory:
     mesh: Mesh
     node_conc: np.ndarray
     conc: np.ndarray
+    _memo: dict = field(default_factory=dict, repr=False)
 
     def first_order(self, u_nodes, k, y0=0.0) -> np.ndarray:
         """Exact solution (row, T) of y' = k (u(t) - y), y(0) = y0, for u at the nodes (row, segment, node)."""
@@ -140,14 +142,23 @@ class Trajectory:
     def first_order_hill(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """Exact y (row, T) of y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0.
 
-        Parameters are floats (shared) or arrays (row,).
+        Parameters are floats (shared) or arrays (row,). The last few results are kept,
+        keyed by the parameters, so a fit that changes parameters this does not depend on
+        reuses them.
         """
         from .. import _kernels
+        arrays = [_vector(x) for x in (k, base, amp, c50, hill)]
+        key = tuple(a.tobytes() for a in arrays) + (float(y0),)
+        if key in self._memo:
+            return self._memo[key]
         m = self.mesh
         out = np.empty((self.node_conc.shape[0], m.times.size))
-        return _kernels.first_order_hill(self.node_conc, m.length, m.source, m.tau, m.weight, m.output,
-                                         _vector(k), _vector(base), _vector(amp), _vector(c50), _vector(hill),
-                                         float(y0), out)
+        out = _kernels.first_order_hill(self.node_conc, m.length, m.source, m.tau, m.weight, m.output, *arrays,
+                                        float(y0), out)
+        if len(self._memo) >= MEMO:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = out
+        return out
 
     def modulated_loss(self, kin, kout, g_nodes, y0) -> np.ndarray:
         r"""Exact R (row, T) of R' = kin - kout g(t) R, R(0) = y0, for g at the nodes (row, segment, node).

@@ -92,7 +92,7 @@ def test_rules_agree_with_a_per_patient_monte_carlo(fit):
     times = np.array([8.0, 28.0, 44.0, 52.0]) * 7
     eng = RateEngine(model, {"r": regimen}, times, nodes, Design())
     analytic = eng.rates(endpoints=model.select_endpoints(["PASI50", "PASI75", "PASI90"]))[0]
-    fired = eng.fired()[0]
+    fired = eng.evaluate()[1][0]
     depths = [np.exp(level) for level in eng.latent()]
     variant = eng.plans[0]
     omega = model.values["omega_response"]
