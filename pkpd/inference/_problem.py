@@ -9,7 +9,7 @@ together, so optimiser, Hessian and profiles share one object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
+from .._frozen import FrozenMap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -64,7 +64,7 @@ class FitProblem:
                                 "Add lower/upper to its row.")
             lower.append(float(a))
             upper.append(float(b))
-        return cls(names, transforms, np.array(lower), np.array(upper), MappingProxyType(dict(model.values)))
+        return cls(names, transforms, np.array(lower), np.array(upper), FrozenMap(dict(model.values)))
 
     def values(self, y) -> dict:
         """Named values (fixed ones included) at fit-scale point ``y``."""
@@ -92,7 +92,7 @@ class FitProblem:
         fixed = dict(self.fixed)
         fixed[self.names[i]] = float(self.transforms[i].inverse(yi))
         return FitProblem(tuple(self.names[j] for j in keep), tuple(self.transforms[j] for j in keep),
-                          self.lower[keep], self.upper[keep], MappingProxyType(fixed))
+                          self.lower[keep], self.upper[keep], FrozenMap(fixed))
 
     def at_bound(self, y, tol: float = 1e-6) -> list[str]:
         return [n for n, yi, a, b in zip(self.names, y, self.lower, self.upper)

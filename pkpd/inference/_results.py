@@ -21,7 +21,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
+from .._frozen import FrozenMap
 from typing import Mapping
 
 import numpy as np
@@ -80,10 +80,10 @@ class FitResult:
         cov = None if covariance is None else pd.DataFrame(covariance, index=list(names), columns=list(names))
         table = fitted_rate_table(trial, rates)
         return cls(model=model, trial=trial, varying=names,
-                   transforms=MappingProxyType({n: t.name for n, t in zip(names, problem.transforms)}),
-                   settings=MappingProxyType(dict(settings)), minus2ll=float(minus2ll),
+                   transforms=FrozenMap({n: t.name for n, t in zip(names, problem.transforms)}),
+                   settings=FrozenMap(dict(settings)), minus2ll=float(minus2ll),
                    start_minus2ll=tuple(float(x) for x in start_minus2ll), covariance=cov,
-                   profile=MappingProxyType(dict(profile)), warnings=tuple(notes), fitted_rates=table)
+                   profile=FrozenMap(dict(profile)), warnings=tuple(notes), fitted_rates=table)
 
     @property
     def values(self) -> dict[str, float]:
@@ -289,12 +289,12 @@ def load_fit(source) -> FitResult:
                             "be made from it; refit, or fix the parameter that is not identifiable.") from None
         covariance = pd.DataFrame(matrix, index=names, columns=names)
     return FitResult(model=model, trial=trial, varying=varying,
-                     transforms=MappingProxyType(dict(_field(settings, "transforms", dict, where))),
-                     settings=MappingProxyType({k: v for k, v in settings.items() if k not in ("varying", "transforms")}),
+                     transforms=FrozenMap(dict(_field(settings, "transforms", dict, where))),
+                     settings=FrozenMap({k: v for k, v in settings.items() if k not in ("varying", "transforms")}),
                      minus2ll=float(_field(record, "minus2ll", (int, float), where)),
                      start_minus2ll=tuple(record.get("start_minus2ll", ())), covariance=covariance,
-                     profile=MappingProxyType({n: e.get("profile_95") for n, e in record.get("estimates", {}).items()
+                     profile=FrozenMap({n: e.get("profile_95") for n, e in record.get("estimates", {}).items()
                                                if e.get("profile_95")}),
                      warnings=tuple(record.get("warnings", ())),
                      fitted_rates=pd.DataFrame(record.get("fitted_rates", [])),
-                     versions=MappingProxyType(dict(record.get("versions", {}))), path=origin)
+                     versions=FrozenMap(dict(record.get("versions", {}))), path=origin)

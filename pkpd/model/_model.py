@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace as dc_replace
-from types import MappingProxyType
+from .._frozen import FrozenMap
 from typing import Mapping
 
 from .._checks import nearest
@@ -50,8 +50,8 @@ class Model:
         if not all(isinstance(p, Parameter) for p in params):
             raise PkpdError(f"Model '{self.name}': parameters must be Parameter objects.")
         object.__setattr__(self, "parameters", params)
-        object.__setattr__(self, "pd", MappingProxyType(dict(self.pd)))
-        object.__setattr__(self, "population", MappingProxyType(dict(self.population)))
+        object.__setattr__(self, "pd", FrozenMap(dict(self.pd)))
+        object.__setattr__(self, "population", FrozenMap(dict(self.population)))
         if self.pd:
             response_model(self.pd.get("type"))  # raises for an unregistered type
             if self.endpoints is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from .._frozen import FrozenMap
 from typing import Mapping
 
 from .._checks import nearest, number
@@ -34,7 +34,7 @@ _PK = [
     ParameterSpec("kint", "1/day", POSITIVE, "internalisation rate of the drug-target complex"),
     ParameterSpec("kdeg", "1/day", POSITIVE, "degradation rate of free target"),
 ]
-PK_SPECS: Mapping[str, ParameterSpec] = MappingProxyType({s.name: s for s in _PK})
+PK_SPECS: Mapping[str, ParameterSpec] = FrozenMap({s.name: s for s in _PK})
 STRUCTURES = {"1cmt": ("CL", "V"), "2cmt": ("CL", "V", "Q", "V2")}
 ABSORPTIONS = {"none": (), "first_order": ("ka", "F", "tlag")}
 ELIMINATIONS = {"linear": (), "michaelis_menten": ("Vmax", "Km"), "tmdd_qss": ("R0", "KSS", "kint", "kdeg")}
@@ -87,7 +87,7 @@ class EndpointFamily:
             if not ta < tb:
                 raise PkpdError(f"Endpoint thresholds out of order: {a} = {ta} must be below {b} = {tb}.")
         object.__setattr__(self, "prefix", prefix)
-        object.__setattr__(self, "thresholds", MappingProxyType({n: t for _, n, t in items}))
+        object.__setattr__(self, "thresholds", FrozenMap({n: t for _, n, t in items}))
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -25,13 +25,12 @@ def rates_dataset(rates, regimens, times_days, endpoints, model, attrs) -> xr.Da
         attrs=_provenance.attrs(model, **attrs))
 
 
-def add_rule_shares(ds: xr.Dataset, engine: RateEngine, fired: np.ndarray) -> xr.Dataset:
+def add_rule_shares(ds: xr.Dataset, regimens: dict, fired: np.ndarray) -> xr.Dataset:
     """Attach each rule's text and the share of patients it fired for (``rule`` dim), if any."""
     n_rules = fired.shape[-1]
     if n_rules == 0:
         return ds
-    texts = [[str(r.rules[j]) if j < len(r.rules) else "" for j in range(n_rules)]
-             for r in engine.regimens.values()]
+    texts = [[str(r.rules[j]) if j < len(r.rules) else "" for j in range(n_rules)] for r in regimens.values()]
     ds["rule_text"] = (("regimen", "rule"), np.array(texts, dtype=object).astype(str))
     ds["rule_fired"] = (("regimen", "rule"), fired,
                         {"units": "1", "long_name": "share of patients for whom the rule fired"})
@@ -88,4 +87,4 @@ def response_rates(model, regimens, times, *, time_unit: str = "day", endpoints=
     rates, fired = engine.evaluate(endpoints=ends)
     ds = rates_dataset(rates, engine.regimens, t, ends, model,
                        {"integration": design.describe(population), "mesh_step_day": design.step})
-    return add_rule_shares(ds, engine, fired)
+    return add_rule_shares(ds, engine.regimens, fired)

@@ -14,8 +14,9 @@ from ..model import DEFAULT_SEED, load_model, sample_population
 from ..parallel import run_chunks
 
 
-def _trial_chunk(model, regimen, times, n_patients, seed_seq, endpoints, design, weight):
-    """Responder flags (patient, time, endpoint) and improvement (patient, time) of one chunk."""
+def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed_seq, endpoints, design, weight, keep):
+    """Responders per trial (trial, time, endpoint) of patients first .. first + n_patients - 1 of an
+    arm, the index of the chunk's first trial, and (``keep``) each patient's flags and improvement."""
     rng = np.random.default_rng(seed_seq)
     pop_seed = int(rng.integers(2 ** 63))
     pop = sample_population(model, n_patients, seed=pop_seed, weight=weight, method="random")
@@ -23,18 +24,27 @@ def _trial_chunk(model, regimen, times, n_patients, seed_seq, endpoints, design,
     level = engine.latent()[0][:, engine.out_index]
     score = level + engine.spread() * rng.standard_normal(n_patients)[:, None]
     responder = score[..., None] >= engine.cuts(endpoints)
-    return responder, engine.response.improvement(score)
+    trial = np.arange(first, first + n_patients) // n_per_arm
+    counts = np.zeros((trial[-1] - trial[0] + 1,) + responder.shape[1:], dtype=np.int64)
+    np.add.at(counts, trial - trial[0], responder)
+    if keep:
+        return int(trial[0]), counts, responder, engine.response.improvement(score)
+    return int(trial[0]), counts, None, None
 
 
 def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "day", n_trials: int = 1,
                    seed: int = DEFAULT_SEED, endpoints=None, weight=None, design: Design | None = None,
-                   keep_patients: bool = False, chunk_size: int = 100_000) -> xr.Dataset:
+                   keep_patients: bool = False, chunk_size: int = 20_000, client=None) -> xr.Dataset:
     """Monte-Carlo virtual trials: ``n_trials`` trials of ``n_per_arm`` patients in each arm.
 
     Every arm of every trial gets its own patients (seeded, reproducible; default seed 0).
-    Large runs are split into chunks of at most ``chunk_size`` patients, computed in
-    parallel (:mod:`pkpd.parallel`); the counts do not depend on the chunking order. Each
-    patient's score is drawn once, so their endpoints are nested.
+    Large runs are split into chunks of at most ``chunk_size`` patients, each reduced to
+    responder counts as it is computed, on dask's threads or on a dask.distributed
+    ``client`` (given, or active; :mod:`pkpd.parallel`); the counts do not depend on where
+    or in which order the chunks run. Each patient's score is drawn once, so their
+    endpoints are nested. Memory: about ``chunk_size`` x (mesh nodes + output times) x 8
+    bytes x 3 per chunk in flight (about 30 MB per 1,000 patients for 24 weekly outputs of
+    a weekly-x4 arm), plus the counts.
 
     Returns ``responders`` (trial, regimen, time, endpoint) and ``rate`` = responders /
     n_per_arm; with ``keep_patients=True`` (one trial only) also each patient's latent
@@ -59,27 +69,23 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
                         "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
     t = _units.to_days(increasing_times(times), time_unit)
     total = n_per_arm * n_trials
-    trial_of = np.repeat(np.arange(n_trials), n_per_arm)
     starts = list(range(0, total, chunk_size))
     arm_seeds = np.random.SeedSequence(seed).spawn(len(regs))
     tasks = []
     for r, reg in enumerate(regs.values()):
         chunk_seeds = arm_seeds[r].spawn(len(starts))
         for j, s in enumerate(starts):
-            tasks.append((model, reg, t, min(chunk_size, total - s), chunk_seeds[j], ends, design, weight))
-    results = run_chunks(_trial_chunk, tasks)
+            tasks.append((model, reg, t, s, min(chunk_size, total - s), n_per_arm, chunk_seeds[j], ends, design,
+                          weight, keep_patients))
+    results = run_chunks(_trial_chunk, tasks, client)
     counts = np.zeros((n_trials, len(regs), t.size, len(ends.names)), dtype=np.int64)
     flags, improvement = [], []
-    k = 0
-    for r in range(len(regs)):
-        for s in starts:
-            resp, imp = results[k]
-            k += 1
-            trials = trial_of[s:s + resp.shape[0]]
-            np.add.at(counts[:, r], trials, resp.astype(np.int64))
-            if keep_patients:
-                flags.append(resp)
-                improvement.append(imp)
+    for k, (first, chunk_counts, resp, imp) in enumerate(results):
+        r = k // len(starts)
+        counts[first:first + chunk_counts.shape[0], r] += chunk_counts
+        if keep_patients:
+            flags.append(resp)
+            improvement.append(imp)
     dims = ("trial", "regimen", "time", "endpoint")
     ds = xr.Dataset(
         {"responders": (dims, counts, {"units": "patients"}),
