@@ -132,3 +132,142 @@ def first_order_linear(t, u, k, y0, out):
             y = e * y + (1.0 - e) * u[i, j] + (1.0 - phi) * (u[i, j + 1] - u[i, j])
             out[i, j + 1] = y
     return out
+
+
+# -- linear PK on a mesh ---------------------------------------------------------------------
+# States per patient: depot, central and peripheral amounts (mg); inputs piecewise constant
+# between mesh points: infusion rates into the central compartment and into the depot (mg/day).
+
+@njit(cache=True)
+def _phi(x):
+    """(1 - e^-x)/x, with phi(0) = 1."""
+    if x < 1e-300:
+        return 1.0
+    return -math.expm1(-x) / x
+
+
+@njit(cache=True)
+def _b(tau, ka, lam):
+    """integral_0^tau e^{-lam (tau - s)} e^{-ka s} ds, stable when ka = lam."""
+    return tau * math.exp(-min(ka, lam) * tau) * _phi(abs(ka - lam) * tau)
+
+
+@njit(cache=True)
+def _propagator(tau, ka, k10, k12, k21, two, out):
+    """Exact response over tau of the linear system to each state and unit input.
+
+    out[0..2]: central from central, peripheral, depot amount; out[3]: central from a unit
+    central infusion; out[4]: central from a unit depot infusion; out[5..9]: the same five for
+    the peripheral amount; out[10]: depot from depot (e^{-ka tau}); out[11]: depot from a unit
+    depot infusion.
+    """
+    if not two:
+        k = k10
+        ek = math.exp(-k * tau)
+        out[0] = ek
+        out[1] = 0.0
+        out[2] = ka * _b(tau, ka, k)
+        out[3] = tau * _phi(k * tau)
+        out[4] = tau * _phi(k * tau) - _b(tau, ka, k)
+        for j in range(5, 10):
+            out[j] = 0.0
+    else:
+        s = k10 + k12 + k21
+        root = math.sqrt(s * s - 4.0 * k10 * k21)
+        alpha = 0.5 * (s + root)
+        beta = k10 * k21 / alpha
+        d = alpha - beta
+        ea = math.exp(-alpha * tau)
+        g = tau * math.exp(-beta * tau) * _phi(d * tau)        # (e^{-beta tau} - e^{-alpha tau}) / d
+        ca, cb = (alpha - k21) / d, (k21 - beta) / d           # central parts of the two modes for a central input
+        pa = -k12 / d                                          # peripheral parts (pb = -pa)
+        ba, bb = _b(tau, ka, alpha), _b(tau, ka, beta)
+        ia, ib = tau * _phi(alpha * tau), tau * _phi(beta * tau)
+        out[0] = ea + (k21 - beta) * g
+        out[1] = k21 * g
+        out[2] = ka * (ca * ba + cb * bb)
+        out[3] = ca * ia + cb * ib
+        out[4] = ca * (ia - ba) + cb * (ib - bb)
+        out[5] = k12 * g
+        out[6] = ea + (alpha - k21) * g
+        out[7] = ka * pa * (ba - bb)
+        out[8] = pa * (ia - ib)
+        out[9] = pa * ((ia - ba) - (ib - bb))
+    out[10] = math.exp(-ka * tau)
+    out[11] = tau * _phi(ka * tau)
+
+
+@njit(cache=True)
+def propagator_table(ka, k10, k12, k21, two, class_len, class_tau, table):
+    """table (row, class, node + 1, 12): :func:`_propagator` at every class's node offsets and,
+    in the last slot, at its full length, for each patient's rates."""
+    n_rows = ka.shape[0]
+    n_class, m = class_tau.shape
+    for i in range(n_rows):
+        for c in range(n_class):
+            for q in range(m):
+                _propagator(class_tau[c, q], ka[i], k10[i], k12[i], k21[i], two, table[i, c, q])
+            _propagator(class_len[c], ka[i], k10[i], k12[i], k21[i], two, table[i, c, m])
+    return table
+
+
+@njit(cache=True)
+def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, ev_kind, ev_amount, ev_state,
+                   out_idx, node_conc, out_conc):
+    """Concentrations (mg/L) of a linear model at every node of a mesh and at its outputs.
+
+    Per patient i: 1/V and the propagator ``table`` (:func:`propagator_table`). Mesh:
+    segments g with start value index seg_src[g] and length class seg_class[g]; segments
+    0 .. n_main - 1 are the chain of mesh points. Events per patient, sorted by mesh point:
+    ev_point (i, e) value index (a mesh point), ev_kind (i, e): 0 depot bolus, 1 central
+    bolus, 2 central infusion rate change, 3 depot infusion rate change, 4 states set to
+    ev_state (i, e, 3) (depot, central, peripheral), -1 none; ev_amount (i, e) mg or mg/day.
+    """
+    n_rows = inv_v.shape[0]
+    n_seg = seg_len.shape[0]
+    m = table.shape[2] - 1
+    n_ev = ev_kind.shape[1]
+    S = np.zeros((n_seg + 1, 3))      # depot, central, peripheral at each value index
+    R = np.zeros((n_seg + 1, 2))      # central and depot infusion rates in force after each value index
+    for i in range(n_rows):
+        S[0, 0] = 0.0
+        S[0, 1] = 0.0
+        S[0, 2] = 0.0
+        R[0, 0] = 0.0
+        R[0, 1] = 0.0
+        e = 0
+        for g in range(n_seg + 1):
+            if g <= n_main:  # apply the events at mesh point g (value index g)
+                while e < n_ev and ev_kind[i, e] >= 0 and ev_point[i, e] == g:
+                    kind = ev_kind[i, e]
+                    if kind == 0:
+                        S[g, 0] += ev_amount[i, e]
+                    elif kind == 1:
+                        S[g, 1] += ev_amount[i, e]
+                    elif kind == 2:
+                        R[g, 0] += ev_amount[i, e]
+                    elif kind == 3:
+                        R[g, 1] += ev_amount[i, e]
+                    elif kind == 4:
+                        S[g, 0] = ev_state[i, e, 0]
+                        S[g, 1] = ev_state[i, e, 1]
+                        S[g, 2] = ev_state[i, e, 2]
+                    e += 1
+            if g == n_seg:
+                break
+            src = seg_src[g]
+            c = seg_class[g]
+            ad, ac, ap = S[src, 0], S[src, 1], S[src, 2]
+            rc, rd = R[src, 0], R[src, 1]
+            for q in range(m):
+                nc = table[i, c, q]
+                node_conc[i, g, q] = (nc[0] * ac + nc[1] * ap + nc[2] * ad + nc[3] * rc + nc[4] * rd) * inv_v[i]
+            sc = table[i, c, m]
+            S[g + 1, 1] = sc[0] * ac + sc[1] * ap + sc[2] * ad + sc[3] * rc + sc[4] * rd
+            S[g + 1, 2] = sc[5] * ac + sc[6] * ap + sc[7] * ad + sc[8] * rc + sc[9] * rd
+            S[g + 1, 0] = sc[10] * ad + sc[11] * rd
+            R[g + 1, 0] = rc
+            R[g + 1, 1] = rd
+        for o in range(out_idx.shape[0]):
+            out_conc[i, o] = S[out_idx[o], 1] * inv_v[i]
+    return node_conc, out_conc

@@ -26,7 +26,11 @@ from ._errors import PkpdError
 from .dosing import infusion_duration, named_regimens
 from .endpoints import responder_probability, split_by_rules
 from .model import EndpointFamily, Population, sample_population
-from .pk import Exposure
+from .pk import concentrations
+from .pk import engine as engine_for
+from .pk._exposure import pk_key
+from .pk._on_mesh import Propagators, on_mesh
+from .pk._on_mesh import supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
 
@@ -113,6 +117,18 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray) -> Trajectory:
     return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)])
 
 
+def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
+               propagators=None) -> Trajectory:
+    """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
+    engine at the node times otherwise (and for steady-state histories before day 0)."""
+    horizon = float(mesh.times[-1])
+    if engine_for(model, method) == "closed_form" and on_mesh_supports(model, regimen, individual, horizon):
+        nodes, out = on_mesh(model, regimen, individual, weight, mesh, propagators)
+        return Trajectory(mesh, nodes, out)
+    main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
+    return assemble(mesh, main, side)
+
+
 def breakpoints(regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
     """Times (days) where a regimen's concentration has a kink or a jump: doses (SC after the lag)
     and infusion ends, for every patient."""
@@ -167,14 +183,12 @@ class RateEngine:
             self.plans.append(plan)
         horizon = float(self.eval_times[-1])
         individual = population.individual(model)
-        self.meshes, schedules = [], []
+        self.variants, self.meshes = variants, []
         for variant in variants:
-            mesh = design.mesh(breakpoints(variant, individual, population.weight, horizon), self.eval_times)
-            main, side = mesh_times(mesh)
-            self.meshes.append(mesh)
-            schedules += [(variant, main), (variant, side)]
-        self.exposure = Exposure(model, population, schedules, method)
-        self._trajectories, self._conc = None, None
+            self.meshes.append(design.mesh(breakpoints(variant, individual, population.weight, horizon),
+                                           self.eval_times))
+        self.method = engine_for(model, method)
+        self._trajectories, self._pk_key = None, None
 
     # -- values ---------------------------------------------------------------------------
     def node_values(self, values: Mapping | None = None) -> dict:
@@ -200,10 +214,13 @@ class RateEngine:
     # -- latent levels ---------------------------------------------------------------------
     def trajectories(self, values: Mapping | None = None) -> list[Trajectory]:
         """Each dosing history's concentrations along its mesh (recomputed only when PK values change)."""
-        conc = self.exposure(values)
-        if conc is not self._conc:
-            self._trajectories = [assemble(mesh, conc[2 * j], conc[2 * j + 1]) for j, mesh in enumerate(self.meshes)]
-            self._conc = conc
+        key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
+        if key != self._pk_key:
+            individual = self.population.individual(self.model, dict(values or {}))
+            shared = Propagators(self.model, individual, self.meshes) if self.model.is_linear else None
+            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method,
+                                             shared) for v, mesh in zip(self.variants, self.meshes)]
+            self._pk_key = key
         return self._trajectories
 
     def latent(self, values: Mapping | None = None) -> list:

@@ -8,9 +8,9 @@ import xarray as xr
 from .. import _units
 from .._checks import increasing_times
 from .._errors import PkpdError
-from ..design import Design, assemble, breakpoints, mesh_times
+from ..design import Design, breakpoints, trajectory
 from ..model import DEFAULT_SEED, load_model
-from ..pk import concentrations, simulate
+from ..pk import simulate
 from ..response import IndirectResponse
 
 
@@ -48,8 +48,7 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     from ..dosing import named_regimens
     for r, regimen in enumerate(named_regimens(regimens).values()):
         mesh = design.mesh(breakpoints(regimen, individual, w, float(t[-1])), t)
-        main, side = (concentrations(model, regimen, times_, individual, w, method) for times_ in mesh_times(mesh))
-        out[r] = response.solve(assemble(mesh, main, side))
+        out[r] = response.solve(trajectory(model, regimen, individual, w, mesh, method))
     ds["response"] = (("regimen", "subject", "time"), out,
                       {"units": "as R0", "long_name": f"indirect response (type {response.kind})"})
     ds.attrs["response"] = (f"indirect response type {response.kind}, solved exactly on {design.step:g}-day "
