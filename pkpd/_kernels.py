@@ -259,13 +259,20 @@ def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, 
             c = seg_class[g]
             ad, ac, ap = S[src, 0], S[src, 1], S[src, 2]
             rc, rd = R[src, 0], R[src, 1]
-            for q in range(m):
-                nc = table[i, c, q]
-                node_conc[i, g, q] = (nc[0] * ac + nc[1] * ap + nc[2] * ad + nc[3] * rc + nc[4] * rd) * inv_v[i]
-            sc = table[i, c, m]
-            S[g + 1, 1] = sc[0] * ac + sc[1] * ap + sc[2] * ad + sc[3] * rc + sc[4] * rd
-            S[g + 1, 2] = sc[5] * ac + sc[6] * ap + sc[7] * ad + sc[8] * rc + sc[9] * rd
-            S[g + 1, 0] = sc[10] * ad + sc[11] * rd
+            iv = inv_v[i]
+            if rc == 0.0 and rd == 0.0:
+                for q in range(m):
+                    node_conc[i, g, q] = (table[i, c, q, 0] * ac + table[i, c, q, 1] * ap
+                                          + table[i, c, q, 2] * ad) * iv
+            else:
+                for q in range(m):
+                    node_conc[i, g, q] = (table[i, c, q, 0] * ac + table[i, c, q, 1] * ap + table[i, c, q, 2] * ad
+                                          + table[i, c, q, 3] * rc + table[i, c, q, 4] * rd) * iv
+            S[g + 1, 1] = (table[i, c, m, 0] * ac + table[i, c, m, 1] * ap + table[i, c, m, 2] * ad
+                           + table[i, c, m, 3] * rc + table[i, c, m, 4] * rd)
+            S[g + 1, 2] = (table[i, c, m, 5] * ac + table[i, c, m, 6] * ap + table[i, c, m, 7] * ad
+                           + table[i, c, m, 8] * rc + table[i, c, m, 9] * rd)
+            S[g + 1, 0] = table[i, c, m, 10] * ad + table[i, c, m, 11] * rd
             R[g + 1, 0] = rc
             R[g + 1, 1] = rd
         for o in range(out_idx.shape[0]):

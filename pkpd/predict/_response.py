@@ -9,9 +9,17 @@ from .. import _units
 from .._checks import increasing_times
 from .._errors import PkpdError
 from ..design import Design, breakpoints, trajectory
+from ..dosing import named_regimens
 from ..model import DEFAULT_SEED, load_model
 from ..pk import simulate
 from ..response import IndirectResponse
+
+
+CHUNK = 512  # patients per chunk of the mesh computation
+
+
+def _per_patient(response) -> bool:
+    return any(np.ndim(getattr(response, name)) for name in ("kout", "R0", "Imax", "IC50", "Emax", "EC50", "hill"))
 
 
 def simulate_response(model, regimens, times, response: IndirectResponse, *, time_unit: str = "day",
@@ -45,10 +53,16 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     individual = {name: ds[name].values for name in model.pk_names}
     w = ds["weight"].values if "weight" in ds else None
     out = np.empty(ds.concentration.shape)
-    from ..dosing import named_regimens
+    n = out.shape[1]
     for r, regimen in enumerate(named_regimens(regimens).values()):
         mesh = design.mesh(breakpoints(regimen, individual, w, float(t[-1])), t)
-        out[r] = response.solve(trajectory(model, regimen, individual, w, mesh, method))
+        # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
+        for lo in range(0, n, CHUNK):
+            rows = slice(lo, min(lo + CHUNK, n))
+            part = {k: v[rows] for k, v in individual.items()}
+            traj = trajectory(model, regimen, part, None if w is None else w[rows], mesh, method)
+            out[r, rows] = response.solve(traj) if not _per_patient(response) else \
+                response.subset(rows).solve(traj)
     ds["response"] = (("regimen", "subject", "time"), out,
                       {"units": "as R0", "long_name": f"indirect response (type {response.kind})"})
     ds.attrs["response"] = (f"indirect response type {response.kind}, solved exactly on {design.step:g}-day "

@@ -79,6 +79,12 @@ class IndirectResponse:
             object.__setattr__(self, "Emax", _parameter("Emax", self.Emax, minimum=0))
             object.__setattr__(self, "EC50", _parameter("EC50", self.EC50, above=0))
 
+    def subset(self, rows) -> "IndirectResponse":
+        """The same model for a slice of the patients (per-patient parameters sliced)."""
+        kw = {name: (getattr(self, name)[rows] if np.ndim(getattr(self, name)) else getattr(self, name))
+              for name in ("kout", "R0", "Imax", "IC50", "Emax", "EC50", "hill")}
+        return IndirectResponse(self.kind, **kw)
+
     @property
     def _effect(self):
         """(amplitude, potency) of the Hill term: -Imax and IC50, or +Emax and EC50."""
