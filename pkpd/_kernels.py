@@ -153,7 +153,7 @@ def _b(tau, ka, lam):
 
 
 @njit(cache=True)
-def _propagator(tau, ka, k10, k12, k21, two, out):
+def _propagator(tau, ka, k10, k12, k21, two, infusions, out):
     """Exact response over tau of the linear system to each state and unit input.
 
     out[0..2]: central from central, peripheral, depot amount; out[3]: central from a unit
@@ -163,12 +163,16 @@ def _propagator(tau, ka, k10, k12, k21, two, out):
     """
     if not two:
         k = k10
-        ek = math.exp(-k * tau)
-        out[0] = ek
+        out[0] = math.exp(-k * tau)
         out[1] = 0.0
-        out[2] = ka * _b(tau, ka, k)
-        out[3] = tau * _phi(k * tau)
-        out[4] = tau * _phi(k * tau) - _b(tau, ka, k)
+        bk = _b(tau, ka, k) if ka > 0.0 else 0.0
+        out[2] = ka * bk
+        if infusions:
+            out[3] = tau * _phi(k * tau)
+            out[4] = out[3] - bk
+        else:
+            out[3] = 0.0
+            out[4] = 0.0
         for j in range(5, 10):
             out[j] = 0.0
     else:
@@ -194,20 +198,21 @@ def _propagator(tau, ka, k10, k12, k21, two, out):
         out[8] = pa * (ia - ib)
         out[9] = pa * ((ia - ba) - (ib - bb))
     out[10] = math.exp(-ka * tau)
-    out[11] = tau * _phi(ka * tau)
+    out[11] = tau * _phi(ka * tau) if infusions else 0.0
 
 
 @njit(cache=True)
-def propagator_table(ka, k10, k12, k21, two, class_len, class_tau, table):
+def propagator_table(ka, k10, k12, k21, two, infusions, class_len, class_tau, table):
     """table (row, class, node + 1, 12): :func:`_propagator` at every class's node offsets and,
-    in the last slot, at its full length, for each patient's rates."""
+    in the last slot, at its full length, for each patient's rates. Without ``infusions`` the
+    responses to infusion rates are left at 0 (none is given)."""
     n_rows = ka.shape[0]
     n_class, m = class_tau.shape
     for i in range(n_rows):
         for c in range(n_class):
             for q in range(m):
-                _propagator(class_tau[c, q], ka[i], k10[i], k12[i], k21[i], two, table[i, c, q])
-            _propagator(class_len[c], ka[i], k10[i], k12[i], k21[i], two, table[i, c, m])
+                _propagator(class_tau[c, q], ka[i], k10[i], k12[i], k21[i], two, infusions, table[i, c, q])
+            _propagator(class_len[c], ka[i], k10[i], k12[i], k21[i], two, infusions, table[i, c, m])
     return table
 
 

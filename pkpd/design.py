@@ -217,7 +217,8 @@ class RateEngine:
         key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
         if key != self._pk_key:
             individual = self.population.individual(self.model, dict(values or {}))
-            shared = Propagators(self.model, individual, self.meshes) if self.model.is_linear else None
+            infusions = any(c.route == "infusion" for v in self.variants for c in v.courses)
+            shared = Propagators(self.model, individual, self.meshes, infusions) if self.model.is_linear else None
             self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method,
                                              shared) for v, mesh in zip(self.variants, self.meshes)]
             self._pk_key = key

@@ -27,9 +27,10 @@ def supports(model, regimen, individual, horizon: float) -> bool:
 
 
 class Propagators:
-    """Per-patient propagator tables for a set of panel lengths, shared by every mesh that uses them."""
+    """Per-patient propagator tables for a set of panel lengths, shared by every mesh that uses them
+    (``infusions``: whether any regimen has infusions; without them their terms are skipped)."""
 
-    def __init__(self, model, individual, meshes):
+    def __init__(self, model, individual, meshes, infusions: bool = True):
         from .. import _kernels
         pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
         n = pk["CL"].size
@@ -40,7 +41,8 @@ class Propagators:
         rates = [np.broadcast_to(pk.get("ka", np.zeros(n)), (n,)), pk["CL"] / pk["V"],
                  pk["Q"] / pk["V"] if two else np.zeros(n), pk["Q"] / pk["V2"] if two else np.zeros(n)]
         rates = [np.ascontiguousarray(np.broadcast_to(r, (n,)), dtype=float) for r in rates]
-        self.table = _kernels.propagator_table(*rates, bool(two), lengths, lengths[:, None] * x[None, :],
+        self.infusions = bool(infusions)
+        self.table = _kernels.propagator_table(*rates, bool(two), self.infusions, lengths, lengths[:, None] * x[None, :],
                                                np.empty((n, lengths.size, x.size + 1, 12)))
         self.inv_v = np.ascontiguousarray(1.0 / np.broadcast_to(pk["V"], (n,)), dtype=float)
 
@@ -87,7 +89,9 @@ def on_mesh(model, regimen, individual, weight, mesh, propagators: Propagators |
     ev_point = np.minimum(np.searchsorted(points, ev_time), points.size - 1)
     if np.any((ev_kind >= 0) & (np.abs(points[ev_point] - ev_time) > _SAME)):
         raise RuntimeError("internal: a dose or infusion end is not a point of the response mesh")
-    propagators = propagators or Propagators(model, individual, [mesh])
+    infusions = any(c.route == "infusion" for c in regimen.courses)
+    if propagators is None or (infusions and not propagators.infusions):
+        propagators = Propagators(model, individual, [mesh], infusions)
     node_conc = np.empty((n, mesh.start.size, mesh.tau.shape[1]))
     out_conc = np.empty((n, mesh.times.size))
     _kernels.linear_on_mesh(propagators.inv_v, propagators.table, mesh.length.astype(float),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import _units
+from .. import _provenance, _units
 from .._checks import increasing_times
 from .._errors import PkpdError
 from ..design import Design, breakpoints, trajectory
@@ -46,23 +46,28 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     if not isinstance(response, IndirectResponse):
         raise PkpdError(f"response must be a pkpd.IndirectResponse, got {type(response).__name__}.")
     model = load_model(model)
-    ds = simulate(model, regimens, times, time_unit=time_unit, population=population, n_subjects=n_subjects,
-                  seed=seed, weight=weight, method=method)
-    design = design or Design()
+    # The dataset of simulate() at the first output time; every value is then computed once, here.
     t = _units.to_days(increasing_times(times), time_unit)
+    ds = simulate(model, regimens, t[:1], population=population, n_subjects=n_subjects, seed=seed,
+                  weight=weight, method=method)
+    design = design or Design()
     individual = {name: ds[name].values for name in model.pk_names}
     w = ds["weight"].values if "weight" in ds else None
-    out = np.empty(ds.concentration.shape)
-    n = out.shape[1]
-    for r, regimen in enumerate(named_regimens(regimens).values()):
+    regs = named_regimens(regimens)
+    n = ds.sizes["subject"]
+    conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
+    for r, regimen in enumerate(regs.values()):
         mesh = design.mesh(breakpoints(regimen, individual, w, float(t[-1])), t)
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))
             part = {k: v[rows] for k, v in individual.items()}
             traj = trajectory(model, regimen, part, None if w is None else w[rows], mesh, method)
-            out[r, rows] = response.solve(traj) if not _per_patient(response) else \
-                response.subset(rows).solve(traj)
+            conc[r, rows] = traj.conc
+            out[r, rows] = (response.subset(rows) if _per_patient(response) else response).solve(traj)
+    ds = ds.drop_vars(["concentration", "time", "week"]).assign_coords(_provenance.time_coords(t))
+    ds["concentration"] = (("regimen", "subject", "time"), conc, {"units": "mg/L",
+                                                                  "long_name": "free drug concentration in serum"})
     ds["response"] = (("regimen", "subject", "time"), out,
                       {"units": "as R0", "long_name": f"indirect response (type {response.kind})"})
     ds.attrs["response"] = (f"indirect response type {response.kind}, solved exactly on {design.step:g}-day "
