@@ -86,7 +86,7 @@ def main(argv=None):
 
     curve = pkpd.predict(fit, {k: REGIMENS[k] for k in list(REGIMENS)[5:]}, np.arange(0, 53), time_unit="week",
                          n_draws=args.draws)
-    pkpd.plot_response(curve, out / "predict_regimens.png", interval=(curve.lower, curve.upper))
+    pkpd.plot_response(curve, out / "predict_regimens.png", endpoints=["PASI75", "PASI90"], marks=weeks)
     doses = [0, 5, 10, 22.5, 45, 67.5, 90, 135, 180, 270]
     dr = pkpd.dose_response(fit, doses, "{dose} mg SC at week 0", week=12, n_draws=args.draws)
     pkpd.plot_dose_response(dr, out / "dose_response.png")

@@ -192,8 +192,7 @@ def _predict(args) -> int:
         from .plot import plot_response
         grid = sorted(set(np.arange(0.0, horizon + 1e-9, 1.0)) | set(weeks))
         curve = predict(args.fit, regimens, grid, time_unit="week", **dict(options, trial_size=None, subgroups=None))
-        bands = (curve.lower, curve.upper) if "lower" in curve else None
-        plot_response(curve, args.plot, interval=bands)
+        plot_response(curve, args.plot, marks=weeks)
         if not args.json:
             print(f"wrote {args.plot}")
     return 0
