@@ -4,13 +4,16 @@ Numbers are read from the datasets passed in (never hard-coded), so the tests ho
 the engines' last digits move.
 """
 
+import json
 import re
+import sys
 
 import numpy as np
 import pytest
 from scipy.stats import beta
 
 import pkpd
+from pkpd.cli import main
 
 LABEL = "45 mg SC at weeks 0, 4 then every 12 weeks until week 52"
 TOPUP = LABEL + "; if not PASI75 at week 16: 45 mg SC at week 16"
@@ -345,6 +348,72 @@ def test_densify_times_is_even_days_from_zero_with_the_requested_times():
         pkpd.densify_times([12], 10, time_unit="week")
     with pytest.raises(pkpd.PkpdError, match=r"points must be a whole number >= 2, got 1"):
         pkpd.densify_times([12], points=1)
+
+
+def test_cli_predict_plot_computes_once_on_a_dense_grid_and_reports_its_weeks(fit, monkeypatch, capsys, tmp_path):
+    predict_module, plot_module = sys.modules["pkpd.predict"], sys.modules["pkpd.plot"]
+    calls, figures = [], []
+    real_predict, real_plot = predict_module.predict, plot_module.plot_response
+
+    def counting_predict(*args, **kwargs):
+        calls.append((args, kwargs))
+        calls[-1] += (real_predict(*args, **kwargs),)
+        return calls[-1][-1]
+
+    def keeping_plot(*args, **kwargs):
+        figures.append(real_plot(*args, **kwargs))
+        return figures[-1]
+    monkeypatch.setattr(predict_module, "predict", counting_predict)
+    monkeypatch.setattr(plot_module, "plot_response", keeping_plot)
+    png = tmp_path / "p.png"
+    assert main(["predict", "--fit", "ustekinumab_phase2", "--regimen", TOPUP, "--at-week", "12", "28", "52",
+                 "--draws", "20", "--trial-size", "64", "--json", "--quiet", "--plot", str(png)]) == 0
+    assert len(calls) == 1
+    (args, kwargs, ds) = calls[0]
+    assert {84.0, 196.0, 364.0} <= set(ds.time.values) and ds.sizes["time"] > 80
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    assert sorted({r["week"] for r in rows}) == WEEKS and len(rows) == 3 * 4
+    for r in rows:
+        sel = dict(regimen=TOPUP, time=7.0 * r["week"], endpoint=r["endpoint"])
+        assert [r[k] for k in ("rate", "lower", "upper", "trial_lower", "trial_upper")] == [
+            float(ds[k].sel(**sel)) for k in ("rate", "lower", "upper", "trial_lower", "trial_upper")]
+    # the grid adds no integration points: rates and parameter intervals as at the weeks alone
+    alone = real_predict(fit, {TOPUP: TOPUP}, WEEKS, time_unit="week", n_draws=20)
+    for key in ("rate", "lower", "upper"):
+        np.testing.assert_allclose(ds[key].sel(time=alone.time.values), alone[key], rtol=1e-9, atol=1e-12)
+    (fig,) = figures
+    legend = legend_texts(fig)
+    assert {"95% interval from parameter uncertainty (20 draws)", "95% range observed in a trial arm of 64",
+            "week 12, 28, 52 (reported)"} <= set(legend)
+    assert [ax.get_gid() for ax in fig.axes if ax.get_gid() != "doses"] == ["PASI50", "PASI75", "PASI90", "PASI100"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_predict_endpoint_option_chooses_what_is_reported_and_drawn(monkeypatch, capsys, tmp_path):
+    figures = []
+    real_plot = sys.modules["pkpd.plot"].plot_response
+    monkeypatch.setattr(sys.modules["pkpd.plot"], "plot_response",
+                        lambda *a, **k: figures.append(real_plot(*a, **k)) or figures[-1])
+    assert main(["predict", "--fit", "ustekinumab_phase2", "--regimen", LABEL, "--at-week", "12", "--endpoint",
+                 "PASI90", "PASI100", "--json", "--plot", str(tmp_path / "p.png")]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    assert [r["endpoint"] for r in rows] == ["PASI90", "PASI100"]
+    assert [ax.get_gid() for ax in figures[0].axes if ax.get_gid() != "doses"] == ["PASI90", "PASI100"]
+    assert main(["predict", "--fit", "ustekinumab_phase2", "--regimen", LABEL, "--at-week", "12", "--endpoint",
+                 "PASI80"]) == 2
+    assert "PASI80" in capsys.readouterr().err
+
+
+def test_cli_simulate_plot_names_placebo_in_a_note(monkeypatch, capsys, tmp_path):
+    figures = []
+    real_plot = sys.modules["pkpd.plot"].plot_concentrations
+    monkeypatch.setattr(sys.modules["pkpd.plot"], "plot_concentrations",
+                        lambda *a, **k: figures.append(real_plot(*a, **k)) or figures[-1])
+    assert main(["simulate", "--regimen", "90 mg SC weekly x4", "--regimen", "placebo", "--n", "20", "--weeks", "12",
+                 "--plot", str(tmp_path / "c.png")]) == 0
+    legend = legend_texts(figures[0])
+    assert "placebo: no drug (concentration 0), not drawn on the log axis" in legend
+    assert "90 mg SC weekly x4" in legend and "placebo" not in legend
 
 
 def test_figures_are_written_as_png_only(sparse, tmp_path):
