@@ -401,11 +401,12 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
         ax.set_yscale("log")
         top = max(float(np.nanmax(y)) for y in curves)
         floor = _log_floor(curves[0::2])
-        if floor < top * 1e-6:
-            floor = top * 1e-6
-            keys.append((_key("note", ""), f"concentrations below {_plain(floor)} "
-                         f"{conc.attrs.get('units', '')} not shown"))
+        cut = floor < top * 1e-6  # at most six decades: a long washout's tail is cut, and the figure says so
+        floor = max(floor, top * 1e-6)
         low, high = _nice(0.95 * floor, down=True), _nice(1.05 * top, down=False)
+        if cut:
+            keys.append((_key("note", ""), f"concentrations below {_plain(low)} {conc.attrs.get('units', '')} "
+                         "not shown"))
         ax.set_ylim(low, high)
         _log_ticks(ax.yaxis, low, high)
     else:

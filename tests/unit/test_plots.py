@@ -196,33 +196,54 @@ def test_fit_figure_dodges_arms_and_says_what_points_bars_and_lines_are(fit):
 
 @pytest.fixture(scope="module")
 def arms():
-    return pkpd.simulate("ustekinumab_pk", {"45 mg label": LABEL, "placebo": "placebo"}, np.arange(0, 365.0),
-                         n_subjects=200, seed=3)
+    return pkpd.simulate("ustekinumab_pk", {"45 mg x1": "45 mg SC at week 0", "45 mg label": LABEL,
+                                            "placebo": "placebo"}, np.arange(0, 24 * 7 + 1.0), n_subjects=200, seed=3)
 
 
 def test_concentrations_log_limit_keeps_the_band_placebo_is_a_note_legend_below(arms):
     fig = pkpd.plot_concentrations(arms)
     ax = panel(fig, "concentration")
     assert ax.get_yscale() == "log"
-    assert fig.axes[0].get_title() == "Ustekinumab: concentration in serum, median and 5%-95% of 200 virtual patients"
-    c = arms.concentration.sel(regimen="45 mg label")
-    (median,) = drawn(ax, "median", "45 mg label")
-    np.testing.assert_array_equal(median.get_ydata(), c.quantile(0.5, dim="subject").values)
-    np.testing.assert_array_equal(median.get_xdata(), arms.week.values)
+    assert ax.get_title() == "Ustekinumab: concentration in serum, median and 5%-95% of 200 virtual patients"
     assert not drawn(ax, "median", "placebo") and not drawn(ax, "band", "placebo")
     legend = legend_texts(fig)
     assert "placebo: no drug (concentration 0), not drawn on the log axis" in legend and "placebo" not in legend
-    assert {"45 mg label", "median of 200 virtual patients", "5%-95% of 200 virtual patients", "dose"} <= set(legend)
-    lower, upper = c.quantile([0.05, 0.95], dim="subject").values
-    troughs = lower[arms.week.values >= 1]  # after the first dose's climb: every trough and the tail
+    assert {"45 mg x1", "45 mg label", "median of 200 virtual patients", "5%-95% of 200 virtual patients",
+            "dose"} <= set(legend)
     low, high = ax.get_ylim()
-    assert troughs.min() / 2.5 <= low <= troughs.min()
-    assert upper.max() <= high <= 2.5 * upper.max()
-    (doses,) = drawn(panel(fig, "doses"), "doses")
-    np.testing.assert_array_equal(doses.get_xdata(), [0, 4, 16, 28, 40, 52])
+    troughs, peaks = [], []
+    for name in ("45 mg x1", "45 mg label"):
+        c = arms.concentration.sel(regimen=name)
+        (median,) = drawn(ax, "median", name)
+        np.testing.assert_array_equal(median.get_ydata(), c.quantile(0.5, dim="subject").values)
+        np.testing.assert_array_equal(median.get_xdata(), arms.week.values)
+        (band,) = drawn(ax, "band", name)
+        lower, upper = c.quantile([0.05, 0.95], dim="subject").values
+        lo, hi = band_edges(band, arms.week.values[1:])
+        np.testing.assert_allclose(lo, lower[1:])
+        np.testing.assert_allclose(hi, upper[1:])
+        troughs.append(lower[arms.week.values >= 1].min())  # after the first dose's climb: troughs and the tail
+        peaks.append(upper.max())
+    assert min(troughs) / 2.5 <= low <= min(troughs)  # the 5% line is not cut at its lowest, nor far above it
+    assert max(peaks) <= high <= 2.5 * max(peaks)
+    doses = drawn(panel(fig, "doses"), "doses")
+    np.testing.assert_array_equal(doses[0].get_xdata(), [0])
+    np.testing.assert_array_equal(doses[1].get_xdata(), [0, 4, 16])
     fig.draw_without_rendering()
     legend_box = fig.legends[0].get_window_extent()
     assert all(legend_box.y1 <= a.get_window_extent().y0 for a in fig.axes)  # under the panels, not on the bands
+
+
+def test_a_tail_below_a_millionth_of_the_peak_is_cut_and_the_figure_says_so():
+    ds = pkpd.simulate("ustekinumab_pk", {"45 mg x1": "45 mg SC at week 0"}, np.arange(0, 104 * 7 + 1.0),
+                       n_subjects=200, seed=3)
+    fig = pkpd.plot_concentrations(ds)
+    lower, upper = ds.concentration.isel(regimen=0).quantile([0.05, 0.95], dim="subject").values
+    assert lower.min() < 1e-6 * upper.max()  # the case: a two-year washout
+    low, _ = panel(fig, "concentration").get_ylim()
+    assert 1e-6 * upper.max() / 2.5 <= low <= 1e-6 * upper.max()
+    notes = [t for t in legend_texts(fig) if t.startswith("concentrations below ")]
+    assert len(notes) == 1 and notes[0].endswith(" mg/L not shown") and float(notes[0].split()[2]) == low
 
 
 def test_typical_patient_title_and_plain_ticks_on_a_short_range():
