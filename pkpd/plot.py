@@ -44,10 +44,10 @@ def densify_times(times, horizon=None, *, time_unit: str = "day", points: int = 
     A regular grid from day 0 to ``horizon`` (about ``points`` of them, an even number of
     days apart), joined with ``times``. Predict once on it (``time_unit="day"``, the
     default), then select ``times`` for a table and draw the whole grid with ``marks=``
-    at ``times``. Even days are points of the 1-day integration grid of a fit's design and
-    of the 2-day grid of its parameter draws, so the grid adds no integration points: the
-    rates and parameter intervals at ``times`` are those of a prediction at ``times``
-    alone.
+    at ``times``. Even days are points of the default 1-day integration grid of a fit's
+    design and of the 2-day grid of its parameter draws, so the grid adds no integration
+    points: the rates and parameter intervals at ``times`` are those of a prediction at
+    ``times`` alone.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def densify_times(times, horizon=None, *, time_unit: str = "day", points: int = 
         The end of the grid in ``time_unit`` (default: the last of ``times``).
     time_unit : {"day", "week", "hour"}
     points : int
-        About how many grid points (at least 2); the step is a whole number of days.
+        About how many grid points (at least 2); the step is an even number of days.
 
     Returns
     -------
@@ -122,13 +122,13 @@ def _band_labels(ds) -> dict:
     """Bands present in ``ds`` -> (lower, upper, label saying what the interval is)."""
     level = float(ds.attrs.get("level", 0.95))
     out = {}
-    if "lower" in ds and "upper" in ds:
-        draws = f" ({ds.sizes['draw']} draws)" if "draw" in ds.dims else ""
-        out["parameter"] = (ds["lower"], ds["upper"], f"{level:.0%} interval from parameter uncertainty{draws}")
-    if "trial_lower" in ds and "trial_upper" in ds:
-        size = ds.attrs.get("trial_size")
-        arm = f"a trial arm of {size}" if size is not None else "a trial arm"
-        out["trial"] = (ds["trial_lower"], ds["trial_upper"], f"{level:.0%} range observed in {arm}")
+    draws = f" ({ds.sizes['draw']} draws)" if "draw" in ds.dims else ""
+    size = ds.attrs.get("trial_size")
+    labels = {"parameter": f"{level:.0%} interval from parameter uncertainty{draws}",
+              "trial": f"{level:.0%} range observed in a trial arm" + (f" of {size}" if size is not None else "")}
+    for band, (lower, upper) in BANDS.items():
+        if lower in ds and upper in ds:
+            out[band] = (ds[lower], ds[upper], labels[band])
     return out
 
 
@@ -155,9 +155,11 @@ def _select_endpoints(ds, endpoints) -> list[str]:
         return names
     chosen = [endpoints] if isinstance(endpoints, str) else [str(e) for e in endpoints]
     unknown = [e for e in chosen if e not in names]
-    if unknown or not chosen:
-        raise PkpdError(f"Endpoint {unknown[0] if unknown else chosen!r} is not in the dataset; its endpoints: "
-                        f"{names}. Give some of them, or endpoints=None for all.")
+    if unknown:
+        raise PkpdError(f"Endpoint {unknown[0]!r} is not in the dataset; its endpoints: {names}. Give some of "
+                        "them, or endpoints=None for all.")
+    if not chosen:
+        raise PkpdError(f"endpoints is empty; give some of the dataset's endpoints {names}, or endpoints=None for all.")
     return chosen
 
 
@@ -257,17 +259,19 @@ def _regimen_doses(text: str, horizon: float) -> tuple[np.ndarray, np.ndarray]:
     return base[base <= horizon], ruled[ruled <= horizon]
 
 
-def _dose_strip(ax, texts, colors, horizon_days, scale) -> list:
-    """One row of dose markers per regimen under a panel; returns the legend keys it needs."""
+def _dose_strip(ax, texts, colors, horizon_days, unit) -> list:
+    """One row of dose markers per regimen under a panel (times in ``unit``); returns the legend keys it needs."""
     from matplotlib.ticker import NullLocator
+
+    from . import _units
     any_rule = False
     for i, (text, color) in enumerate(zip(texts, colors)):
-        base, ruled = _regimen_doses(text, horizon_days)
-        ax.plot(base / scale, np.full(base.size, i), linestyle="none", marker="^", markersize=5, color=color,
+        base, ruled = (_units.from_days(t, unit) for t in _regimen_doses(text, horizon_days))
+        ax.plot(base, np.full(base.size, i), linestyle="none", marker="^", markersize=5, color=color,
                 gid="doses", label=str(i))
         if ruled.size:
             any_rule = True
-            ax.plot(ruled / scale, np.full(ruled.size, i), linestyle="none", marker="^", markersize=6,
+            ax.plot(ruled, np.full(ruled.size, i), linestyle="none", marker="^", markersize=6,
                     markerfacecolor="white", color=color, gid="rule doses", label=str(i))
     ax.set_gid("doses")
     ax.set_ylim(len(texts) - 0.4, -0.6)
@@ -302,14 +306,10 @@ def _finish(fig, path):
 
 # -- concentrations -----------------------------------------------------------------------
 
-def _time_scale(days) -> tuple[str, float]:
-    """(unit name, days per unit) of a readable time axis for this span."""
+def _time_unit(days) -> str:
+    """A readable time unit for an axis over these days: hours up to 2 days, days up to 4 weeks."""
     span = float(np.max(days) - np.min(days)) if np.size(days) else 0.0
-    if span <= 2:
-        return "hours", 1 / 24
-    if span <= 28:
-        return "days", 1.0
-    return "weeks", 7.0
+    return "hour" if span <= 2 else "day" if span <= 28 else "week"
 
 
 def _log_floor(curves) -> float:
@@ -326,8 +326,9 @@ def _log_floor(curves) -> float:
             continue
         y = y[positive[0]:]
         falls = np.flatnonzero(np.diff(y) < 0)
-        after = y[falls[0]:]
-        lows.append(after[after > 0].min() if falls.size else 0.01 * y.max())
+        after = y[falls[0]:] if falls.size else y[:0]
+        after = after[after > 0]
+        lows.append(after.min() if after.size else 0.01 * y.max())
     return min(lows)
 
 
@@ -353,6 +354,7 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     -------
     matplotlib.figure.Figure
     """
+    from . import _units
     from ._checks import number
     if not isinstance(quantiles, (tuple, list)) or len(quantiles) != 3:
         raise PkpdError(f"quantiles must be three numbers (low, middle, high), e.g. (0.05, 0.5, 0.95); "
@@ -364,8 +366,8 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     n = ds.sizes["subject"]
     names = [str(r) for r in ds.regimen.values]
     colors = _colors(len(names))
-    unit, scale = _time_scale(ds.time.values)
-    x = ds.time.values / scale
+    unit = _time_unit(ds.time.values)
+    x = _units.from_days(ds.time.values, unit)
     drawn = [i for i, name in enumerate(names) if not log or bool((conc.sel(regimen=name) > 0).any())]
     without = [names[i] for i in range(len(names)) if i not in drawn]
     if not drawn:
@@ -412,17 +414,17 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     else:
         ax.set_ylim(0, None)
     ax.set_xlim(x[0] - 0.01 * (x[-1] - x[0]), x[-1] + 0.01 * (x[-1] - x[0]))
-    if unit == "weeks":
+    if unit == "week":
         _week_ticks(ax, x[-1] - x[0])
     ax.set_ylabel(f"concentration ({conc.attrs.get('units', '')})")
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
     if strip is not None:
-        keys += _dose_strip(strip, texts, [colors[i] for i in drawn], float(ds.time.values[-1]), scale)
+        keys += _dose_strip(strip, texts, [colors[i] for i in drawn], float(ds.time.values[-1]), unit)
         ax.tick_params(labelbottom=False)
-        strip.set_xlabel(f"time ({unit})")
+        strip.set_xlabel(f"time ({unit}s)")
     else:
-        ax.set_xlabel(f"time ({unit})")
+        ax.set_xlabel(f"time ({unit}s)")
     if n > 1:
         who = f"median and {lo:.0%}-{hi:.0%} of {n} virtual patients"
     elif ds.attrs.get("population") == "typical":
@@ -616,7 +618,7 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None, mark
     strip_keys = []
     for ax, strip in zip(panels, strips):
         if strip is not None:
-            strip_keys = _dose_strip(strip, texts, colors, horizon_days, 7.0)
+            strip_keys = _dose_strip(strip, texts, colors, horizon_days, "week")
             ax.tick_params(labelbottom=False)
         (strip if strip is not None else ax).set_xlabel("time (weeks)")
     keys += strip_keys
@@ -669,17 +671,27 @@ def plot_fit(result, path=None):
     Lines: the fitted model's rates over weeks 0 to the last observation + 12. Points: the
     observed share of responders with its 95% Clopper-Pearson interval, side by side where
     arms share a week. Boxes: the 95% range an arm of its size would observe under the
-    fitted model (the interval of the fit report). Returns the Figure; writes a PNG when
-    ``path`` is given.
+    fitted model (the interval of the fit report).
+
+    Parameters
+    ----------
+    result : FitResult
+        A fresh or loaded fit (``pkpd.fit``, ``pkpd.load_fit``).
+    path : str or Path, optional
+        Write the figure there (PNG).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from .predict import predict
     table = result.fitted_rates
     obs = table.rename(columns={"arm": "regimen", "observed": "rate", "lower": "range_lower",
                                 "upper": "range_upper"})
     obs["lower"], obs["upper"] = _clopper_pearson(table["responders"], table["n"])
-    last = float(obs["week"].max())
-    days = densify_times(obs["week"].to_numpy(float)[:1], last + 12, time_unit="week", points=150)
-    curve = predict(result, result.trial.regimens, np.union1d(days, np.unique(obs["week"]) * 7.0))
+    observed_days = result.trial.days  # on the curve, so it passes through the fitted rates
+    curve = predict(result, result.trial.regimens,
+                    densify_times(observed_days, observed_days[-1] + 84.0, points=150))
     sizes = sorted(set(int(n) for n in table["n"]))
     arm = f"an arm of {sizes[0]}" if len(sizes) == 1 else "an arm of its size"
     trial = result.trial.name or "the trial"
@@ -693,14 +705,17 @@ def plot_fit(result, path=None):
 
 # -- dose-response and comparisons --------------------------------------------------------
 
-def _dose_words(schedule) -> tuple[str, str]:
-    """(unit, axis label) of a dose-response schedule such as '{dose} mg SC at week 0'."""
+def _dose_label(schedule) -> str:
+    """A dose axis label in words: '{dose} mg SC at week 0' -> 'dose (mg), given SC at week 0'."""
     if not schedule:
-        return "mg", "dose (mg)"
-    m = re.fullmatch(r"\s*\{dose\}\s*(mg/kg|ug/kg|g/kg|mg|ug|g)\s+(.*?)\s*", str(schedule), flags=re.I | re.S)
-    if m and "{dose}" not in m.group(2):
-        return m.group(1), f"dose ({m.group(1)}), given {m.group(2)}"
-    return "mg", f"dose D (mg), given as: {str(schedule).replace('{dose}', 'D')}"
+        return "dose (mg)"
+    text = str(schedule)
+    found = re.search(r"\{dose\}\s*(mg/kg|ug/kg|g/kg|mg|ug|g)\b", text, flags=re.I)
+    unit = found.group(1) if found else "mg"
+    rest = re.fullmatch(r"\s*\{dose\}\s*" + re.escape(unit) + r"\s+(.*?)\s*", text, flags=re.I | re.S)
+    if rest and "{dose}" not in rest.group(1):
+        return f"dose ({unit}), given {rest.group(1)}"
+    return f"dose D ({unit}), given as: {text.replace('{dose}', 'D')}"
 
 
 def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None, log=None):
@@ -735,7 +750,7 @@ def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None,
         raise PkpdError("A log dose axis needs positive doses; these are all 0. Pass log=False.")
     zero = log and bool(np.any(doses == 0))
     week = float(ds.week.values[0])
-    unit, xlabel = _dose_words(ds.attrs.get("schedule"))
+    xlabel = _dose_label(ds.attrs.get("schedule"))
     colors = _colors(len(ends))
     entries = [(_key("line", e, colors[k]), e) for k, e in enumerate(ends)]
     keys = [(_key("point", ""), "predicted rate at a computed dose")]

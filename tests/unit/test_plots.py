@@ -147,6 +147,7 @@ def test_response_endpoints_are_any_of_the_dataset(dense):
     (dict(bands=["model"]), r"Unknown band 'model'; allowed: 'parameter' \(lower/upper\), 'trial'"),
     (dict(marks=[13]), r"Week 13 \(marks=\) is not among the dataset's times; predict on pkpd.densify_times"),
     (dict(observed=[1, 2]), r"observed must be a pandas DataFrame with columns regimen, week, endpoint, rate"),
+    (dict(endpoints=[]), r"endpoints is empty; give some of the dataset's endpoints \['PASI50'"),
 ])
 def test_response_plot_refuses_bad_input(sparse, kwargs, message):
     with pytest.raises(pkpd.PkpdError, match=message):
@@ -330,6 +331,8 @@ def test_dose_response_narrow_range_stays_linear_and_unusual_schedules_read_as_w
         "dose D (mg), given as: 90 mg SC at week 0 then D mg every 12 weeks until week 24")
     with pytest.raises(pkpd.PkpdError, match=r"Endpoint 'EASI75' is not in the dataset"):
         pkpd.plot_dose_response(dr, endpoints=["EASI75"])
+    with pytest.raises(pkpd.PkpdError, match=r"A log dose axis needs positive doses; these are all 0. Pass log=False"):
+        pkpd.plot_dose_response(pkpd.dose_response(fit, [0], week=12), log=True)
 
 
 def test_comparison_ranks_regimens_with_labelled_intervals(dense):
