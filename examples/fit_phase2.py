@@ -49,7 +49,8 @@ def main(argv=None):
 
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
     pkpd.plot_fit(result, args.plot)
-    print(f"wrote {args.plot} (lines: fitted model; points: observed with 95% Clopper-Pearson intervals)")
+    print(f"wrote {args.plot} (lines: fitted model; points: observed with 95% Clopper-Pearson intervals, side by "
+          "side where arms share a week; boxes: 95% range of a 64-patient arm under the fitted model)")
     return 0
 
 

@@ -31,7 +31,8 @@ from .inference import FitProblem, FitResult, IdentifiabilityWarning, TrialData,
 # predictions
 from .predict import compare_regimens, dose_response, predict, response_rates, simulate_response, simulate_trial
 # figures (matplotlib is imported when one is drawn)
-from .plot import plot_concentrations, plot_dose_response, plot_fit, plot_response
+from .plot import (densify_times, plot_comparison, plot_concentrations, plot_dose_response, plot_fit,
+                   plot_response)
 
 __all__ = [
     "__version__", "PkpdError", "PkpdWarning", "SolverError",
@@ -44,5 +45,5 @@ __all__ = [
     "Design",
     "FitProblem", "FitResult", "IdentifiabilityWarning", "TrialData", "fit", "load_fit", "load_trial",
     "compare_regimens", "dose_response", "predict", "response_rates", "simulate_response", "simulate_trial",
-    "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
+    "densify_times", "plot_comparison", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]

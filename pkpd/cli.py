@@ -151,6 +151,8 @@ def _predict(args) -> int:
 
     from ._checks import number
     from ._io import check_output
+    from ._units import to_days
+    from .plot import densify_times
     from .predict import predict
     if args.plot:
         check_output(args.plot, {".png": "PNG image"}, "--plot")
@@ -172,9 +174,14 @@ def _predict(args) -> int:
         weight = {"median": args.weight_median, "cv": args.weight_cv}
     regimens = {text: text for text in args.regimen}
     options = dict(n_draws=args.draws, trial_size=args.trial_size, level=args.level, seed=args.seed,
-                   weight=weight, subgroups=args.subgroup_weight,
+                   weight=weight, subgroups=args.subgroup_weight, endpoints=args.endpoint,
                    progress=args.draws >= 50 and not args.quiet)
-    ds = predict(args.fit, regimens, weeks, time_unit="week", **options)
+    reported = to_days(np.asarray(weeks, float), "week")
+    # One prediction: with --plot on a grid from week 0 to the horizon that holds the reported
+    # weeks; the table is those weeks of it and the figure all of it.
+    days = densify_times(weeks, horizon, time_unit="week") if args.plot else reported
+    curve = predict(args.fit, regimens, days, **options)
+    ds = curve.sel(time=reported)
     if args.json:
         record = {"fit": args.fit, "level": args.level, "n_draws": args.draws, "trial_size": args.trial_size,
                   "predictions": _prediction_records(ds), "rules": _rule_records(ds)}
@@ -190,10 +197,7 @@ def _predict(args) -> int:
         print(_prediction_table(ds, args))
     if args.plot:
         from .plot import plot_response
-        grid = sorted(set(np.arange(0.0, horizon + 1e-9, 1.0)) | set(weeks))
-        curve = predict(args.fit, regimens, grid, time_unit="week", **dict(options, trial_size=None, subgroups=None))
-        bands = (curve.lower, curve.upper) if "lower" in curve else None
-        plot_response(curve, args.plot, interval=bands)
+        plot_response(curve, args.plot, marks=weeks)
         if not args.json:
             print(f"wrote {args.plot}")
     return 0
@@ -278,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="regimen text (repeat for several), e.g. '45 mg SC at weeks 0, 4 then every 12 weeks "
                            "until week 52; if not PASI75 at week 16: 45 mg SC at week 16'")
     pred.add_argument("--at-week", type=float, nargs="+", required=True, help="weeks to report")
+    pred.add_argument("--endpoint", nargs="+", default=None,
+                      help="endpoints to report and draw, e.g. PASI75 PASI90 (default: all of the model's)")
     pred.add_argument("--horizon-weeks", type=float, default=None,
                       help="the simulated range [0, horizon] in weeks (default: the last --at-week); the plot spans it")
     pred.add_argument("--draws", type=int, default=0, help="parameter draws for the uncertainty interval (e.g. 500)")
@@ -290,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--subgroup-weight", type=float, default=None,
                       help="also report rates for <= and > this weight in kg")
     pred.add_argument("--json", action="store_true", help="machine-readable output")
-    pred.add_argument("--plot", help="write a PNG of response over time with bands")
+    pred.add_argument("--plot", help="write a PNG of response over time (weeks 0 to the horizon, the reported weeks "
+                                     "marked, every interval drawn and labelled)")
     pred.add_argument("--quiet", action="store_true", help="no progress bar")
     pred.set_defaults(run=_predict)
     return parser

@@ -76,10 +76,13 @@ def test_pasi_depth_is_exact_and_does_not_depend_on_the_other_times():
         y, t0 = sol.y[:, -1], stop
     ref = [ref[t] for t in times]
     np.testing.assert_allclose(depth, -np.log(ref), rtol=1e-8)
-    # Whole weeks lie on the mesh: the same bits whatever else is asked; other times agree to rounding.
+    # A value never depends on the other times asked for, on the mesh (whole weeks) or off it.
     more = np.array([1.5, 14.0, 20.25, 42.0, 50.0, 84.0, 100.0])
     other = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, more, pop, Design()).latent()[0][0])
     np.testing.assert_array_equal(other[[1, 3, 5]], depth)
+    alone = [np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, np.array([t]), pop, Design()).latent()[0][0, 0])
+             for t in (1.5, 20.25, 50.0)]
+    np.testing.assert_array_equal(other[[0, 2, 4]], alone)
 
 
 def test_first_order_kernel_against_the_closed_form_for_an_exponential_input():
@@ -104,7 +107,7 @@ def test_mesh_places_weeks_on_panels_and_other_times_on_side_panels():
     on_mesh = mesh.output <= mesh.n_main
     assert on_mesh.tolist() == [False, True, True, False, False, True]
     side = mesh.output[~on_mesh] - 1
-    # 15 starts from the mesh point at 14, 16 from the output at 15 (a chain, never back over a panel)
-    assert mesh.start[side[1:]].tolist() == [14.0, 15.0] and mesh.length[side[1:]].tolist() == [1.0, 1.0]
+    # 15 and 16 both start from the mesh point at 14: a value never depends on the other outputs
+    assert mesh.start[side[1:]].tolist() == [14.0, 14.0] and mesh.length[side[1:]].tolist() == [1.0, 2.0]
     assert mesh.start[side[0]] + mesh.length[side[0]] == 3.5 and mesh.start[side[0]] > 0  # from a graded point
     assert np.allclose(mesh.weight.sum(axis=1), mesh.length)

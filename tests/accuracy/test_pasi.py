@@ -167,6 +167,8 @@ def test_response_plot_is_written(pasi, tmp_path):
     path = tmp_path / "response.png"
     fig = pkpd.plot_response(ds, path)
     assert path.stat().st_size > 20_000
-    # one line per regimen in each of the two panels, drawn from the rates
-    line = fig.axes[0].lines[3]
-    np.testing.assert_allclose(line.get_ydata(), 100 * ds.rate.sel(regimen="90 mg x4", endpoint="PASI75"))
+    # one panel per endpoint, one line per regimen, drawn from the rates
+    assert [ax.get_gid() for ax in fig.axes if ax.get_gid() != "doses"] == list(ds.endpoint.values)
+    panel = next(ax for ax in fig.axes if ax.get_gid() == "PASI75")
+    (line,) = [a for a in panel.lines if a.get_gid() == "rate" and a.get_label() == "90 mg x4"]
+    np.testing.assert_array_equal(line.get_ydata(), 100 * ds.rate.sel(regimen="90 mg x4", endpoint="PASI75"))

@@ -43,7 +43,9 @@ def test_simulate_phase2_example_runs(tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "half-life 23.4 days" in run.stdout  # ln2 * V/CL = ln2 * 15.7/0.465 (Zhu 2009)
-    assert (tmp_path / "phase2_concentrations.png").stat().st_size > 10_000
+    assert "phase2_concentrations.png, " in run.stdout and "typical_patient.png" in run.stdout
+    for name in ("phase2_concentrations.png", "typical_patient.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def readme_commands():
@@ -87,5 +89,6 @@ def test_predict_regimens_example_runs(tmp_path):
     line = next(l for l in run.stdout.splitlines() if l.startswith("Week-16 top-up given to"))
     given, non_responders = (float(x.split("%")[0]) for x in line.split("given to ")[1].split("week 16 on the label: "))
     assert given == non_responders
-    assert (tmp_path / "predict_regimens.png").stat().st_size > 20_000
-    assert (tmp_path / "dose_response.png").stat().st_size > 20_000
+    for name in ("predict_regimens.png", "compare_regimens.png", "dose_response.png"):
+        assert str(tmp_path / name) in run.stdout
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -107,8 +107,12 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt
 import numpy as np, pkpd
 ds = pkpd.simulate("ustekinumab_pk", "45 mg SC at weeks 0, 4", np.arange(0, 60.0), n_subjects=5)
-fig = pkpd.plot_concentrations(ds, {str(tmp_path / 'c.png')!r})
-print(matplotlib.get_backend(), len(plt.get_fignums()), type(fig).__name__)
+fit = pkpd.load_fit("ustekinumab_phase2")
+rates = pkpd.predict(fit, ["45 mg SC at week 0", "placebo"], [12], time_unit="week")
+figures = [pkpd.plot_concentrations(ds, {str(tmp_path / 'c.png')!r}), pkpd.plot_response(rates),
+           pkpd.plot_comparison(rates, week=12), pkpd.plot_dose_response(pkpd.dose_response(fit, [0, 45])),
+           pkpd.plot_fit(fit)]
+print(matplotlib.get_backend(), len(plt.get_fignums()), *sorted({{type(f).__name__ for f in figures}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"})
