@@ -4,7 +4,8 @@ Pure numerics on arrays, no pkpd imports: the callers in the stage packages buil
 inputs (meshes, weights, parameters) and document the mathematics. The first call of a
 kernel compiles it (about a second); numba caches the machine code next to this file.
 
-Parameter arrays have length 1 (shared by every row) or one entry per row.
+Parameter arrays have length 1 (shared by every row) or one entry per row. The loops release
+the GIL, so chunks computed on threads run in parallel.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pick(a, i):
     return a[0] if a.shape[0] == 1 else a[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hill(c, c50, hill):
     if hill == 1.0:
         return c / (c50 + c)
@@ -28,7 +29,7 @@ def _hill(c, c50, hill):
     return ch / (c50 ** hill + ch)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_order_hill(conc, seg_len, seg_src, seg_tau, seg_w, out_idx, k, base, amp, c50, hill, y0, out):
     """y' = k (base + amp C^h/(c50^h + C^h) - y) on a mesh of segments, exact up to the quadrature.
 
@@ -59,7 +60,7 @@ def first_order_hill(conc, seg_len, seg_src, seg_tau, seg_w, out_idx, k, base, a
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_order_hill_draws(conc, seg_len, seg_src, seg_tau, seg_w, out_idx, k, base, amp, c50, hill, y0, out):
     """:func:`first_order_hill` for many parameter sets: k, base, amp, c50, hill of shape (draw,);
     out (draw, row, output). The concentrations are shared by every draw."""
@@ -81,7 +82,7 @@ def first_order_hill_draws(conc, seg_len, seg_src, seg_tau, seg_w, out_idx, k, b
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_order(u, seg_len, seg_src, seg_tau, seg_w, out_idx, k, y0, out):
     """y' = k (u(t) - y) for an input given at the segments' nodes, u (row, segment, node)."""
     n_rows, n_seg, m = u.shape
@@ -105,7 +106,7 @@ def first_order(u, seg_len, seg_src, seg_tau, seg_w, out_idx, k, y0, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _weights(k, seg_len, seg_tau, seg_w, decay, wk):
     """decay = exp(-k h); wk = k w exp(-k (h - tau)): the exact step of y' = k (u - y)."""
     for g in range(seg_len.shape[0]):
@@ -115,7 +116,7 @@ def _weights(k, seg_len, seg_tau, seg_w, decay, wk):
             wk[g, q] = k * seg_w[g, q] * math.exp(-k * (h - seg_tau[g, q]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_order_linear(t, u, k, y0, out):
     """y' = k (u(t) - y) for u linear between the samples u (row, time) on grid t: the exact
     step y1 = e y0 + (1 - e) u0 + (1 - phi(k h)) (u1 - u0), e = exp(-k h), phi(x) = (1 - e^-x)/x.
@@ -138,7 +139,7 @@ def first_order_linear(t, u, k, y0, out):
 # States per patient: depot, central and peripheral amounts (mg); inputs piecewise constant
 # between mesh points: infusion rates into the central compartment and into the depot (mg/day).
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _phi(x):
     """(1 - e^-x)/x, with phi(0) = 1."""
     if x < 1e-300:
@@ -146,13 +147,13 @@ def _phi(x):
     return -math.expm1(-x) / x
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _b(tau, ka, lam):
     """integral_0^tau e^{-lam (tau - s)} e^{-ka s} ds, stable when ka = lam."""
     return tau * math.exp(-min(ka, lam) * tau) * _phi(abs(ka - lam) * tau)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _propagator(tau, ka, k10, k12, k21, two, infusions, out):
     """Exact response over tau of the linear system to each state and unit input.
 
@@ -201,7 +202,7 @@ def _propagator(tau, ka, k10, k12, k21, two, infusions, out):
     out[11] = tau * _phi(ka * tau) if infusions else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def propagator_table(ka, k10, k12, k21, two, infusions, class_len, class_tau, table):
     """table (row, class, node + 1, 12): :func:`_propagator` at every class's node offsets and,
     in the last slot, at its full length, for each patient's rates. Without ``infusions`` the
@@ -216,7 +217,7 @@ def propagator_table(ka, k10, k12, k21, two, infusions, class_len, class_tau, ta
     return table
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, ev_kind, ev_amount, ev_state,
                    out_idx, node_conc, out_conc):
     """Concentrations (mg/L) of a linear model at every node of a mesh and at its outputs.

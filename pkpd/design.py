@@ -82,8 +82,11 @@ class Design:
         return build_mesh(breakpoints, times, self.step, self.first, self.ratio, self.order)
 
     def coarse(self, n_nodes: int) -> "Design":
-        """A cheaper design for parameter draws: fewer nodes, panels twice as long, fewer quadrature nodes."""
-        return Design(n_nodes, self.seed, self.step * 2, self.first * 4, self.ratio, max(self.order - 1, 2))
+        """A cheaper design for parameter draws: fewer nodes, panels four times as long, graded
+        panels from 1.5 hours growing four-fold, three quadrature nodes. For the phase II fit's
+        rates to week 52 it is within 2e-5 of the default design (absolute), against interval
+        widths of percentage points; predict shifts the draws by the difference at the estimates."""
+        return Design(n_nodes, self.seed, self.step * 4, 2.0 ** -4, 4.0, 3)
 
     @property
     def settings(self) -> dict:
