@@ -284,3 +284,97 @@ def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, 
         for o in range(out_idx.shape[0]):
             out_conc[i, o] = S[out_idx[o], 1] * inv_v[i]
     return node_conc, out_conc
+
+
+# -- monotone cubic inverse ------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _fc_slopes(x, row, d):
+    """Fritsch-Carlson slopes of the monotone cubic Hermite interpolant through (x, row)."""
+    K = x.shape[0]
+    for k in range(K):
+        if k == 0:
+            d[k] = (row[1] - row[0]) / (x[1] - x[0])
+        elif k == K - 1:
+            d[k] = (row[K - 1] - row[K - 2]) / (x[K - 1] - x[K - 2])
+        else:
+            s0 = (row[k] - row[k - 1]) / (x[k] - x[k - 1])
+            s1 = (row[k + 1] - row[k]) / (x[k + 1] - x[k])
+            if s0 * s1 <= 0.0:
+                d[k] = 0.0
+            else:
+                h0, h1 = x[k] - x[k - 1], x[k + 1] - x[k]
+                w0, w1 = 2 * h1 + h0, h1 + 2 * h0
+                d[k] = (w0 + w1) / (w0 / s0 + w1 / s1)
+
+
+@njit(cache=True, nogil=True)
+def monotone_value(x, y, at, out):
+    """The monotone cubic interpolant of each row of y (row, K) at at[row]; linear beyond the grid."""
+    n_rows, K = y.shape
+    d = np.empty(K)
+    for i in range(n_rows):
+        row = y[i]
+        v = at[i]
+        if v <= x[0]:
+            out[i] = row[0] + (v - x[0]) * (row[1] - row[0]) / (x[1] - x[0])
+            continue
+        if v >= x[K - 1]:
+            out[i] = row[K - 1] + (v - x[K - 1]) * (row[K - 1] - row[K - 2]) / (x[K - 1] - x[K - 2])
+            continue
+        _fc_slopes(x, row, d)
+        lo = 0
+        while x[lo + 1] < v:
+            lo += 1
+        h = x[lo + 1] - x[lo]
+        t = (v - x[lo]) / h
+        t2, t3 = t * t, t * t * t
+        out[i] = ((2 * t3 - 3 * t2 + 1) * row[lo] + (t3 - 2 * t2 + t) * d[lo] * h + (-2 * t3 + 3 * t2) * row[lo + 1]
+                  + (t3 - t2) * d[lo + 1] * h)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def monotone_inverse(x, y, target, out):
+    """For each row of y (row, K), non-decreasing in x (K,), the x at which the monotone cubic
+    Hermite interpolant (Fritsch-Carlson slopes) reaches ``target``; beyond the grid the end
+    segments continue linearly (+-inf where they are flat)."""
+    n_rows, K = y.shape
+    d = np.empty(K)
+    for i in range(n_rows):
+        row = y[i]
+        if target <= row[0] or target >= row[K - 1]:
+            if target <= row[0]:
+                slope = (row[1] - row[0]) / (x[1] - x[0])
+                out[i] = x[0] - (row[0] - target) / slope if slope > 0.0 else (-np.inf if target < row[0] else x[0])
+            else:
+                slope = (row[K - 1] - row[K - 2]) / (x[K - 1] - x[K - 2])
+                out[i] = x[K - 1] + (target - row[K - 1]) / slope if slope > 0.0 else \
+                    (np.inf if target > row[K - 1] else x[K - 1])
+            continue
+        _fc_slopes(x, row, d)
+        lo = 0
+        while row[lo + 1] < target:
+            lo += 1
+        h = x[lo + 1] - x[lo]
+        y0, y1 = row[lo], row[lo + 1]
+        m0, m1 = d[lo] * h, d[lo + 1] * h
+        # solve the cubic Hermite p(t) = target on [0, 1] by safeguarded Newton from the secant guess
+        t = (target - y0) / (y1 - y0) if y1 > y0 else 0.0
+        a, b = 0.0, 1.0
+        for _ in range(50):
+            t2, t3 = t * t, t * t * t
+            p = (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * m1
+            dp = (6 * t2 - 6 * t) * y0 + (3 * t2 - 4 * t + 1) * m0 + (-6 * t2 + 6 * t) * y1 + (3 * t2 - 2 * t) * m1
+            f = p - target
+            if f > 0.0:
+                b = t
+            else:
+                a = t
+            if abs(f) <= 1e-14 * (abs(target) + 1e-300) or b - a < 1e-15:
+                break
+            step = f / dp if dp > 0.0 else 0.5
+            t_new = t - step
+            t = t_new if a < t_new < b else 0.5 * (a + b)
+        out[i] = x[lo] + t * h
+    return out

@@ -24,7 +24,7 @@ import numpy as np
 from ._checks import number, whole
 from ._errors import PkpdError
 from .dosing import infusion_duration, named_regimens
-from .endpoints import responder_probability, split_by_rules
+from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
@@ -150,6 +150,13 @@ def breakpoints(regimen, individual: Mapping, weight, horizon: float) -> np.ndar
     return np.unique(np.concatenate(out))
 
 
+def _as_score(latent, spread):
+    """A response model's latent: a score object, or a level array with the model's spread."""
+    if isinstance(latent, (LinearScore, TabulatedScore, Mixture)):
+        return latent
+    return LinearScore(latent, spread)
+
+
 class RateEngine:
     """Deterministic responder rates of one model for fixed regimens, times and nodes.
 
@@ -228,9 +235,12 @@ class RateEngine:
         return self._trajectories
 
     def latent(self, values: Mapping | None = None) -> list:
-        """Latent level per dosing history at the evaluation times: list of (node, time)."""
+        """Scores of each dosing history's patients at the evaluation times (one per history):
+        :class:`pkpd.endpoints.LinearScore` (level (node, time) and spread), or whatever
+        score the response model gives."""
         v = self.node_values(values)
-        return [self.response.latent(traj, v) for traj in self.trajectories(values)]
+        spread = self.spread(values) if self.response.spread_parameter else None
+        return [_as_score(self.response.latent(traj, v), spread) for traj in self.trajectories(values)]
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:
@@ -244,16 +254,20 @@ class RateEngine:
             out.append((t, lower, upper))
         return out
 
-    def probabilities(self, r: int, levels: list, spread, cuts) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(self, r: int, scores: list, cuts) -> tuple[np.ndarray, np.ndarray]:
         """Per-node responder probabilities (..., node, time, endpoint) of regimen ``r``, and the
         per-node share for whom each rule fired (..., node, rule)."""
-        spread = np.asarray(spread, float)
         plan = self.plans[r]
         rules = self._rules(r)
+        base = scores[plan[frozenset()]]
+        if isinstance(base, Mixture):  # each class of patients follows the rules on its own
+            parts = [self.probabilities(r, [s.scores[c] for s in scores], cuts) for c in range(len(base.weights))]
+            return (sum(w * p for w, (p, _) in zip(base.weights, parts)),
+                    sum(w * f for w, (_, f) in zip(base.weights, parts)))
         if not rules:
-            level = levels[plan[frozenset()]][..., self.out_index]
-            return responder_probability(level, spread[..., None, None], cuts), np.zeros(level.shape[:-1] + (0,))
-        return split_by_rules(rules, plan, levels, spread[..., None], cuts, self.out_index)
+            probs = base.take(self.out_index).probability(cuts)
+            return probs, np.zeros(probs.shape[:-2] + (0,))
+        return split_by_rules(rules, plan, scores, cuts, self.out_index)
 
     @property
     def n_rules(self) -> int:
@@ -263,11 +277,11 @@ class RateEngine:
         """Expected responder rates (regimen, time, endpoint), the mean over the nodes, and the
         share of patients each rule fired for (regimen, rule; NaN-padded), in one pass."""
         endpoints = endpoints or self.model.endpoints
-        spread, levels, cuts = self.spread(values), self.latent(values), self.cuts(endpoints)
+        scores, cuts = self.latent(values), self.cuts(endpoints)
         rates = np.empty((len(self.regimens), self.times.size, len(endpoints.names)))
         fired = np.full((len(self.regimens), self.n_rules), np.nan)
         for r in range(len(self.regimens)):
-            probs, share = self.probabilities(r, levels, spread, cuts)
+            probs, share = self.probabilities(r, scores, cuts)
             rates[r] = probs.mean(axis=0)
             fired[r, :share.shape[-1]] = share.mean(axis=0)
         return rates, fired
@@ -280,10 +294,10 @@ class RateEngine:
                        endpoints: EndpointFamily | None = None) -> np.ndarray:
         """Rates within groups of nodes, (regimen, group, time, endpoint); ``masks`` (group, node)."""
         endpoints = endpoints or self.model.endpoints
-        spread, levels, cuts = self.spread(values), self.latent(values), self.cuts(endpoints)
+        scores, cuts = self.latent(values), self.cuts(endpoints)
         out = np.empty((len(self.regimens), len(masks), self.times.size, len(endpoints.names)))
         for r in range(len(self.regimens)):
-            probs = self.probabilities(r, levels, spread, cuts)[0]
+            probs = self.probabilities(r, scores, cuts)[0]
             for g, mask in enumerate(masks):
                 out[r, g] = probs[mask].mean(axis=0)
         return out
@@ -312,10 +326,10 @@ class RateEngine:
                     rates[i], fired[i] = self.evaluate(values, endpoints)
             else:
                 node_sets = [self.node_values(v) for v in sets]
-                levels = [self.response.latent_draws(traj, node_sets) for traj in self.trajectories()]
-                spread = np.array([self.spread(v) for v in sets])
+                spread = np.array([self.spread(v) for v in sets])[:, None, None]
+                scores = [_as_score(self.response.latent_draws(traj, node_sets), spread) for traj in self.trajectories()]
                 for r in range(len(self.regimens)):
-                    probs, share = self.probabilities(r, levels, spread, cuts)
+                    probs, share = self.probabilities(r, scores, cuts)
                     rates[sl, r] = probs.mean(axis=-3)
                     fired[sl, r, :share.shape[-1]] = share.mean(axis=-2)
             if progress is not None:

@@ -4,7 +4,8 @@ Within an integration node a patient's score is :math:`\ell + \omega z`, :math:`
 (:mod:`pkpd.response._base`), and a responder at threshold :math:`x` has a score of at
 least the cut :math:`\kappa_x`. Everything here works on :math:`z`:
 
-* :func:`responder_probability`: :math:`\Phi((\ell - \kappa)/\omega)`;
+* :func:`responder_probability`: :math:`\Phi((\ell - \kappa)/\omega)` (for the scores of
+  :mod:`pkpd.endpoints._scores`, :math:`\Phi(-z^*)`);
 * :func:`interval_probability`: :math:`P(lo \le z < hi)`;
 * :func:`to_categories` / :func:`from_categories`: nested responder shares (or counts)
   to the ordered categories between thresholds, and back;
@@ -51,45 +52,34 @@ def from_categories(categories) -> np.ndarray:
     return np.cumsum(np.asarray(categories)[..., ::-1], axis=-1)[..., ::-1][..., 1:]
 
 
-def _bound(cut, level, spread, empty: float) -> np.ndarray:
-    """The z at which a patient of this level reaches a score cut (``empty`` when no cut)."""
-    if cut is None:
-        return np.full(np.shape(level), empty)
-    with np.errstate(invalid="ignore"):
-        z = (cut - level) / spread
-    return np.where(np.isnan(z), empty, z)
-
-
-def split_by_rules(rules: Sequence[tuple], plan: Mapping[frozenset, int], levels: Sequence[np.ndarray], spread,
-                   cuts, out_index) -> tuple[np.ndarray, np.ndarray]:
+def split_by_rules(rules: Sequence[tuple], plan: Mapping[frozenset, int], scores: Sequence, cuts,
+                   out_index) -> tuple[np.ndarray, np.ndarray]:
     """Responder probabilities (..., node, time, endpoint) under response-guided rules.
 
     Parameters
     ----------
     rules : sequence of (time index, lower cut or None, upper cut or None)
-        Per rule, in time order: the index of its time on the levels' time axis and the
+        Per rule, in time order: the index of its time on the scores' time axis and the
         score cuts of its condition (fires for lower <= score < upper).
-    plan : {frozenset of fired rule indices: index into ``levels``}
+    plan : {frozenset of fired rule indices: index into ``scores``}
         The dosing history of each combination of rules that fired.
-    levels : list of arrays (..., node, eval time)
-        Latent levels under each history.
-    spread : array broadcasting to (..., node)
+    scores : list of :class:`LinearScore` or :class:`TabulatedScore`, one per history
+        (..., node, eval time): each node's patients' scores as functions of z.
     cuts : score cuts of the endpoints
-    out_index : indices of the output times on the levels' time axis
+    out_index : indices of the output times on the scores' time axis
 
     Returns the probabilities and the share of each node's patients for whom each rule
     fired, (..., node, rule).
     """
-    spread = np.asarray(spread, float)
-    shape = np.broadcast_shapes(levels[0].shape[:-1], spread.shape)
+    shape = scores[0].take(0).zcut(0.0).shape if hasattr(scores[0], "take") else None
     pieces = [(frozenset(), np.full(shape, -np.inf), np.full(shape, np.inf))]
     fired_share = np.zeros(shape + (len(rules),))
     for j, (t, lower, upper) in enumerate(rules):
         new = []
         for fired, lo, hi in pieces:
-            level = levels[plan[fired]][..., t]
-            L = _bound(lower, level, spread, -np.inf)
-            U = _bound(upper, level, spread, np.inf)
+            at = scores[plan[fired]].take(t)
+            L = at.zcut(lower) if lower is not None else np.full(shape, -np.inf)
+            U = at.zcut(upper) if upper is not None else np.full(shape, np.inf)
             in_lo, in_hi = np.maximum(lo, L), np.minimum(hi, U)
             fired_share[..., j] += interval_probability(in_lo, in_hi)
             for piece in ((fired | {j}, in_lo, in_hi), (fired, lo, np.minimum(hi, L)),
@@ -100,8 +90,8 @@ def split_by_rules(rules: Sequence[tuple], plan: Mapping[frozenset, int], levels
     cuts = np.asarray(cuts, float)
     probs = np.zeros(shape + (len(out_index), cuts.size))
     for fired, lo, hi in pieces:
-        level = levels[plan[fired]][..., out_index]
+        out = scores[plan[fired]].take(out_index)
         for e, c in enumerate(cuts):
-            start = np.maximum(lo[..., None], _bound(c, level, spread[..., None], np.inf))
+            start = np.maximum(lo[..., None], out.zcut(c))
             probs[..., e] += interval_probability(start, hi[..., None])
     return probs, fired_share

@@ -10,6 +10,7 @@ from .._checks import increasing_times, whole
 from .._errors import PkpdError
 from ..design import Design, RateEngine
 from ..dosing import named_regimens
+from ..endpoints import Mixture
 from ..model import DEFAULT_SEED, load_model, sample_population
 from ..parallel import run_chunks
 
@@ -21,14 +22,22 @@ def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed_seq, 
     pop_seed = int(rng.integers(2 ** 63))
     pop = sample_population(model, n_patients, seed=pop_seed, weight=weight, method="random")
     engine = RateEngine(model, {"r": regimen}, times, pop, design)
-    level = engine.latent()[0][:, engine.out_index]
-    score = level + engine.spread() * rng.standard_normal(n_patients)[:, None]
-    responder = score[..., None] >= engine.cuts(endpoints)
+    score = engine.latent()[0].take(engine.out_index)
+    z = rng.standard_normal(n_patients)[:, None]
+    if isinstance(score, Mixture):  # each patient belongs to one class of the mixture
+        weights = np.asarray(score.weights, float)
+        cls = rng.choice(weights.size, size=n_patients, p=weights / weights.sum())[:, None]
+        cuts = [np.choose(cls, [s.zcut(c) for s in score.scores]) for c in engine.cuts(endpoints)]
+        value = np.choose(cls, [s.value(z) for s in score.scores])
+    else:
+        cuts = [score.zcut(c) for c in engine.cuts(endpoints)]
+        value = score.value(z)
+    responder = np.stack([z >= c for c in cuts], axis=-1)
     trial = np.arange(first, first + n_patients) // n_per_arm
     counts = np.zeros((trial[-1] - trial[0] + 1,) + responder.shape[1:], dtype=np.int64)
     np.add.at(counts, trial - trial[0], responder)
     if keep:
-        return int(trial[0]), counts, responder, engine.response.improvement(score)
+        return int(trial[0]), counts, responder, engine.response.improvement(value)
     return int(trial[0]), counts, None, None
 
 

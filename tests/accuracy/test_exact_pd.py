@@ -58,7 +58,7 @@ def test_pasi_depth_is_exact_and_does_not_depend_on_the_other_times():
     m = pkpd.load_model("ustekinumab_pasi").replace(values, bsv_CL=0.0, bsv_V=0.0)
     pop = pkpd.typical_population(m)
     times = np.array([14.0, 42.0, 84.0])
-    depth = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, times, pop, Design()).latent()[0][0])
+    depth = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, times, pop, Design()).latent()[0].level[0])
 
     def c90(t):  # 90 mg SC at days 0, 7, 14, 21
         k = CL / V
@@ -78,9 +78,9 @@ def test_pasi_depth_is_exact_and_does_not_depend_on_the_other_times():
     np.testing.assert_allclose(depth, -np.log(ref), rtol=1e-8)
     # A value never depends on the other times asked for, on the mesh (whole weeks) or off it.
     more = np.array([1.5, 14.0, 20.25, 42.0, 50.0, 84.0, 100.0])
-    other = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, more, pop, Design()).latent()[0][0])
+    other = np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, more, pop, Design()).latent()[0].level[0])
     np.testing.assert_array_equal(other[[1, 3, 5]], depth)
-    alone = [np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, np.array([t]), pop, Design()).latent()[0][0, 0])
+    alone = [np.exp(RateEngine(m, {"r": "90 mg SC weekly x4"}, np.array([t]), pop, Design()).latent()[0].level[0, 0])
              for t in (1.5, 20.25, 50.0)]
     np.testing.assert_array_equal(other[[0, 2, 4]], alone)
 

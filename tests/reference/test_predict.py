@@ -93,7 +93,7 @@ def test_rules_agree_with_a_per_patient_monte_carlo(fit):
     eng = RateEngine(model, {"r": regimen}, times, nodes, Design())
     analytic = eng.rates(endpoints=model.select_endpoints(["PASI50", "PASI75", "PASI90"]))[0]
     fired = eng.evaluate()[1][0]
-    depths = [np.exp(level) for level in eng.latent()]
+    depths = [np.exp(score.level) for score in eng.latent()]
     variant = eng.plans[0]
     omega = model.values["omega_response"]
     rng = np.random.default_rng(11)

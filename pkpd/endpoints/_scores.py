@@ -1,0 +1,104 @@
+r"""Patients' scores within an integration node, as monotone functions of a standard normal z.
+
+A response model describes the patients of one node (one combination of PK and PD values)
+by a score that increases with a standard-normal variable :math:`z`: a patient is a
+responder at threshold :math:`x` when their score reaches the cut :math:`\kappa_x`, i.e.
+when :math:`z \ge z^*(\kappa_x)`. The probability is :math:`\Phi(-z^*)`, analytic in the
+node's values, and a response-guided rule fires on an interval of :math:`z`.
+
+* :class:`LinearScore`: score :math:`= \ell + \omega z` (a level and a spread);
+* :class:`TabulatedScore`: the score given on a grid of :math:`z` (when z enters the model
+  nonlinearly, e.g. as a patient's drug sensitivity), inverted by monotone cubic
+  interpolation, so that :math:`z^*` and the rates are continuously differentiable in the
+  parameters;
+* :class:`Mixture`: classes of patients with their own scores (non-responders, say),
+  mixed with weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+
+@dataclass(frozen=True, eq=False)
+class LinearScore:
+    """score = level + spread * z; level (..., node, time), spread a number or an array that
+    broadcasts against level with a time axis of length 1 (spreads never vary with time)."""
+
+    level: np.ndarray
+    spread: np.ndarray
+
+    def take(self, index) -> "LinearScore":
+        spread = self.spread
+        if np.ndim(spread) and np.ndim(index) == 0:
+            spread = np.asarray(spread)[..., 0]
+        return LinearScore(self.level[..., index], spread)
+
+    def zcut(self, kappa) -> np.ndarray:
+        """z at which the score reaches ``kappa`` (a number), shape of level."""
+        with np.errstate(invalid="ignore"):
+            z = (kappa - self.level) / self.spread
+        return np.where(np.isnan(z), np.inf, z)
+
+    def probability(self, cuts) -> np.ndarray:
+        """P(score >= cut) on a trailing axis of cuts."""
+        return ndtr((np.asarray(self.level)[..., None] - np.asarray(cuts)) / np.asarray(self.spread)[..., None])
+
+    def value(self, z) -> np.ndarray:
+        """The score of patients with these z (broadcasting against level)."""
+        return self.level + self.spread * z
+
+
+@dataclass(frozen=True, eq=False)
+class TabulatedScore:
+    """The score on a grid of z: ``z`` (K,) increasing, ``score`` (..., node, time, K)
+    non-decreasing along the last axis. Outside the grid the score continues linearly."""
+
+    z: np.ndarray
+    score: np.ndarray
+
+    def take(self, index) -> "TabulatedScore":
+        return TabulatedScore(self.z, self.score[..., index, :])
+
+    def zcut(self, kappa) -> np.ndarray:
+        return _inverse(self.z, self.score, float(kappa))
+
+    def probability(self, cuts) -> np.ndarray:
+        return np.stack([ndtr(-self.zcut(c)) for c in np.asarray(cuts, float)], axis=-1)
+
+    def value(self, z) -> np.ndarray:
+        """The score of patients with these z (broadcasting against the score without its grid
+        axis), by the same monotone cubic interpolation."""
+        from .. import _kernels
+        s = np.ascontiguousarray(self.score, dtype=float)
+        zz = np.ascontiguousarray(np.broadcast_to(np.asarray(z, float), s.shape[:-1]))
+        out = np.empty(s.shape[:-1])
+        _kernels.monotone_value(np.asarray(self.z, float), s.reshape(-1, s.shape[-1]), zz.reshape(-1),
+                                out.reshape(-1))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Mixture:
+    """Classes of patients: ``weights`` (class,) summing to 1, one score per class."""
+
+    weights: tuple
+    scores: tuple
+
+    def take(self, index) -> "Mixture":
+        return Mixture(self.weights, tuple(s.take(index) for s in self.scores))
+
+    def probability(self, cuts) -> np.ndarray:
+        return sum(w * s.probability(cuts) for w, s in zip(self.weights, self.scores))
+
+
+def _inverse(z, score, kappa) -> np.ndarray:
+    """z* with score(z*) = kappa, by monotone cubic (Fritsch-Carlson) interpolation of score(z)."""
+    from .. import _kernels
+    s = np.ascontiguousarray(score, dtype=float)
+    out = np.empty(s.shape[:-1])
+    _kernels.monotone_inverse(np.asarray(z, float), s.reshape(-1, s.shape[-1]), kappa, out.reshape(-1))
+    return out
