@@ -219,8 +219,10 @@ def propagator_table(ka, k10, k12, k21, two, infusions, class_len, class_tau, ta
 
 @njit(cache=True, nogil=True)
 def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, ev_kind, ev_amount, ev_state,
-                   out_idx, node_conc, out_conc):
-    """Concentrations (mg/L) of a linear model at every node of a mesh and at its outputs.
+                   out_idx, node_conc, out_conc, edge_conc):
+    """Concentrations (mg/L) of a linear model at every node of a mesh, at its outputs, and at
+    each segment's start and end (edge_conc (i, g, 2); the start after any dose there, the end
+    before any dose at the next point).
 
     Per patient i: 1/V and the propagator ``table`` (:func:`propagator_table`). Mesh:
     segments g with start value index seg_src[g] and length class seg_class[g]; segments
@@ -266,6 +268,7 @@ def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, 
             ad, ac, ap = S[src, 0], S[src, 1], S[src, 2]
             rc, rd = R[src, 0], R[src, 1]
             iv = inv_v[i]
+            edge_conc[i, g, 0] = ac * iv
             if rc == 0.0 and rd == 0.0:
                 for q in range(m):
                     node_conc[i, g, q] = (table[i, c, q, 0] * ac + table[i, c, q, 1] * ap
@@ -279,6 +282,7 @@ def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, 
             S[g + 1, 2] = (table[i, c, m, 5] * ac + table[i, c, m, 6] * ap + table[i, c, m, 7] * ad
                            + table[i, c, m, 8] * rc + table[i, c, m, 9] * rd)
             S[g + 1, 0] = table[i, c, m, 10] * ad + table[i, c, m, 11] * rd
+            edge_conc[i, g, 1] = S[g + 1, 1] * iv
             R[g + 1, 0] = rc
             R[g + 1, 1] = rd
         for o in range(out_idx.shape[0]):
@@ -378,3 +382,83 @@ def monotone_inverse(x, y, target, out):
             t = t_new if a < t_new < b else 0.5 * (a + b)
         out[i] = x[lo] + t * h
     return out
+
+
+# -- effect site: exponential integrator -----------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _phis(z, count, out):
+    """phi_1 .. phi_count at z <= 0 into out (see pkpd.response._quadrature._phi_functions)."""
+    if abs(z) > 1.0:
+        prev = math.exp(z)
+        fact = 1.0
+        for k in range(1, count + 1):
+            prev = (prev - 1.0 / fact) / z
+            out[k - 1] = prev
+            fact *= k
+    else:
+        fact = 1.0
+        for k in range(1, count + 1):
+            fact *= k  # k!
+            term = 1.0 / fact
+            acc = term
+            for i in range(1, 22):  # |z| <= 1: the terms fall below 1e-16 of the first
+                term = term * z / (i + k)
+                acc += term
+            out[k - 1] = acc
+
+
+@njit(cache=True, nogil=True)
+def effect_site(conc, edges, seg_len, seg_src, seg_class, class_len, x, coef, out_idx, ke0, nodes, out):
+    """C_e' = ke0 (C - C_e), C_e(0) = 0, with C the interpolating polynomial of each segment's
+    start, node and end values (edges (row, segment, 2)): an exponential integrator (see
+    pkpd.response.Trajectory.effect_site). x (m + 2,) the interpolation points on [0, 1]
+    (0, the nodes, 1), coef (m + 2, m + 2) monomial coefficients of their Lagrange polynomials."""
+    n_rows, n_seg, m = conc.shape
+    p_n = m + 2
+    n_class = class_len.shape[0]
+    W = np.empty((n_class, m + 1, p_n))
+    E = np.empty((n_class, m + 1))
+    mom = np.empty(p_n)
+    ph = np.empty(p_n)
+    vals = np.empty(n_seg + 1)
+    data = np.empty(p_n)
+    fact = np.empty(p_n)
+    f = 1.0
+    for p in range(p_n):
+        fact[p] = f
+        f *= p + 1
+    for i in range(n_rows):
+        k = _pick(ke0, i)
+        for c in range(n_class if (i == 0 or ke0.shape[0] > 1) else 0):  # shared ke0: the tables once
+            h = class_len[c]
+            for q in range(m + 1):
+                tau = h if q == m else x[q + 1] * h
+                _phis(-k * tau, p_n, ph)
+                for p in range(p_n):
+                    mom[p] = k * fact[p] * tau ** (p + 1) / h ** p * ph[p]
+                for j in range(p_n):
+                    acc = 0.0
+                    for p in range(p_n):
+                        acc += mom[p] * coef[p, j]
+                    W[c, q, j] = acc
+                E[c, q] = math.exp(-k * tau)
+        vals[0] = 0.0
+        for g in range(n_seg):
+            c = seg_class[g]
+            start = vals[seg_src[g]]
+            data[0] = edges[i, g, 0]
+            for j in range(m):
+                data[j + 1] = conc[i, g, j]
+            data[m + 1] = edges[i, g, 1]
+            for q in range(m + 1):
+                acc = E[c, q] * start
+                for j in range(p_n):
+                    acc += W[c, q, j] * data[j]
+                if q < m:
+                    nodes[i, g, q] = acc
+                else:
+                    vals[g + 1] = acc
+        for o in range(out_idx.shape[0]):
+            out[i, o] = vals[out_idx[o]]
+    return nodes, out

@@ -110,14 +110,30 @@ def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     return mesh.nodes[: mesh.n_main].ravel(), np.union1d(mesh.nodes[mesh.n_main:].ravel(), mesh.times)
 
 
-def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray) -> Trajectory:
-    """A :class:`Trajectory` from concentrations (row, time) at the two sets of :func:`mesh_times`."""
+# The concentration just before a segment's end (a dose there is not yet in the body) is taken
+# this many days earlier, by engines that have no left limit of their own.
+_BEFORE = 1e-9
+
+
+def edge_times(mesh: Mesh) -> np.ndarray:
+    """Each segment's start and (just before) its end, as one increasing set of times (days)."""
+    return np.union1d(mesh.start, mesh.start + mesh.length - _BEFORE)
+
+
+def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray | None = None) -> Trajectory:
+    """A :class:`Trajectory` from concentrations (row, time) at the two sets of :func:`mesh_times`
+    (and, optionally, at the :func:`edge_times`)."""
     n, m = main.shape[0], mesh.tau.shape[1]
     side_times = mesh_times(mesh)[1]
     at_side = np.searchsorted(side_times, mesh.nodes[mesh.n_main:].ravel())
     nodes = np.concatenate([main.reshape(n, mesh.n_main, m),
                             side[:, at_side].reshape(n, mesh.n_segments - mesh.n_main, m)], axis=1)
-    return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)])
+    edge = None
+    if edges is not None:
+        times = edge_times(mesh)
+        edge = np.stack([edges[:, np.searchsorted(times, mesh.start)],
+                         edges[:, np.searchsorted(times, mesh.start + mesh.length - _BEFORE)]], axis=-1)
+    return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)], edge)
 
 
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
@@ -126,10 +142,11 @@ def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: 
     engine at the node times otherwise (and for steady-state histories before day 0)."""
     horizon = float(mesh.times[-1])
     if engine_for(model, method) == "closed_form" and on_mesh_supports(model, regimen, individual, horizon):
-        nodes, out = on_mesh(model, regimen, individual, weight, mesh, propagators)
-        return Trajectory(mesh, nodes, out)
+        nodes, out, edges = on_mesh(model, regimen, individual, weight, mesh, propagators)
+        return Trajectory(mesh, nodes, out, edges)
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
-    return assemble(mesh, main, side)
+    edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
+    return assemble(mesh, main, side, edges)
 
 
 def breakpoints(regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
@@ -262,8 +279,9 @@ class RateEngine:
         base = scores[plan[frozenset()]]
         if isinstance(base, Mixture):  # each class of patients follows the rules on its own
             parts = [self.probabilities(r, [s.scores[c] for s in scores], cuts) for c in range(len(base.weights))]
-            return (sum(w * p for w, (p, _) in zip(base.weights, parts)),
-                    sum(w * f for w, (_, f) in zip(base.weights, parts)))
+            weights = [np.asarray(w) for w in base.weights]
+            return (sum(w[..., None, None] * p for w, (p, _) in zip(weights, parts)),
+                    sum(w[..., None] * f for w, (_, f) in zip(weights, parts)))
         if not rules:
             probs = base.take(self.out_index).probability(cuts)
             return probs, np.zeros(probs.shape[:-2] + (0,))
@@ -326,7 +344,8 @@ class RateEngine:
                     rates[i], fired[i] = self.evaluate(values, endpoints)
             else:
                 node_sets = [self.node_values(v) for v in sets]
-                spread = np.array([self.spread(v) for v in sets])[:, None, None]
+                spread = np.array([self.spread(v) for v in sets])[:, None, None] \
+                    if self.response.spread_parameter else None
                 scores = [_as_score(self.response.latent_draws(traj, node_sets), spread) for traj in self.trajectories()]
                 for r in range(len(self.regimens)):
                     probs, share = self.probabilities(r, scores, cuts)

@@ -83,7 +83,8 @@ class TabulatedScore:
 
 @dataclass(frozen=True, eq=False)
 class Mixture:
-    """Classes of patients: ``weights`` (class,) summing to 1, one score per class."""
+    """Classes of patients, one score per class, with ``weights`` that sum to 1 (each a number,
+    or an array broadcasting against the scores' node axis, (..., node))."""
 
     weights: tuple
     scores: tuple
@@ -92,7 +93,7 @@ class Mixture:
         return Mixture(self.weights, tuple(s.take(index) for s in self.scores))
 
     def probability(self, cuts) -> np.ndarray:
-        return sum(w * s.probability(cuts) for w, s in zip(self.weights, self.scores))
+        return sum(np.asarray(w)[..., None, None] * s.probability(cuts) for w, s in zip(self.weights, self.scores))
 
 
 def _inverse(z, score, kappa) -> np.ndarray:

@@ -51,8 +51,9 @@ class Propagators:
 
 
 def on_mesh(model, regimen, individual, weight, mesh, propagators: Propagators | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Concentrations (row, segment, node) at the mesh's nodes and (row, T) at its output times.
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concentrations (row, segment, node) at the mesh's nodes, (row, T) at its output times and
+    (row, segment, 2) at each segment's start (after a dose there) and end (before one).
 
     ``mesh`` has ``start``, ``length``, ``source``, ``tau``, ``output`` and ``n_main`` (a
     :class:`pkpd.response.Mesh`); every dose time (plus the lag for SC doses) and infusion
@@ -94,9 +95,10 @@ def on_mesh(model, regimen, individual, weight, mesh, propagators: Propagators |
         propagators = Propagators(model, individual, [mesh], infusions)
     node_conc = np.empty((n, mesh.start.size, mesh.tau.shape[1]))
     out_conc = np.empty((n, mesh.times.size))
+    edges = np.empty((n, mesh.start.size, 2))
     _kernels.linear_on_mesh(propagators.inv_v, propagators.table, mesh.length.astype(float),
                             mesh.source.astype(np.int64), propagators.classes(mesh), int(mesh.n_main),
                             np.ascontiguousarray(ev_point, dtype=np.int64), np.ascontiguousarray(ev_kind),
                             np.ascontiguousarray(ev_amount), np.zeros((n, n_ev, 3)), mesh.output.astype(np.int64),
-                            node_conc, out_conc)
-    return node_conc, out_conc
+                            node_conc, out_conc, edges)
+    return node_conc, out_conc, edges

@@ -39,6 +39,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..endpoints import LinearScore, Mixture, TabulatedScore
 from ..model import FRACTION, POSITIVE, ParameterSpec
 from ._base import ResponseModel
 
@@ -91,3 +92,117 @@ class PasiTurnover(ResponseModel):
 
     def improvement(self, score) -> np.ndarray:
         return -np.expm1(-np.exp(score))
+
+
+class PasiTurnoverHill(PasiTurnover):
+    """``pasi_turnover_hill``: the same equations with the maximal inhibition Imax (below 1) and
+    the Hill coefficient estimated as well (structure (d))."""
+
+    name = "pasi_turnover_hill"
+    description = "lesion turnover with Imax below 1 and a Hill coefficient, placebo, log-normal response scale"
+    default_vary = ("kout", "IC50", "Pmax", "omega_response", "Imax", "hill")
+
+
+class PasiNonResponders(PasiTurnover):
+    """``pasi_nonresponders``: a share of patients on whom the drug has no effect (structure (c)).
+
+    Drug non-response as a class of its own, as in Pan et al. (Clin Transl Sci 2020): a
+    fraction ``nonresponders`` of patients follow the placebo course (Imax = 0), the
+    others the turnover of :class:`PasiTurnover`; both classes keep the log-normal response
+    scale, so each is nested and analytic, and the rates are their weighted sum.
+    """
+
+    name = "pasi_nonresponders"
+    description = "lesion turnover with a class of drug non-responders, placebo, log-normal response scale"
+    parameters = PasiTurnover.parameters + (
+        ParameterSpec("nonresponders", "1", FRACTION, "share of patients on whom the drug has no effect",
+                      individual=False),)
+    default_vary = ("kout", "IC50", "Pmax", "omega_response", "nonresponders")
+
+    def _placebo(self, trajectory, values):
+        kout = np.asarray(values["kout"], float)
+        y = np.asarray(values["Pmax"], float)[..., None] * -np.expm1(-kout[..., None] * trajectory.mesh.times)
+        return _log_depth(np.broadcast_to(y, (trajectory.node_conc.shape[0], trajectory.mesh.times.size)))
+
+    def latent(self, trajectory, values):
+        share = float(values["nonresponders"])
+        omega = values["omega_response"]
+        return Mixture((1.0 - share, share), (LinearScore(super().latent(trajectory, values), omega),
+                                              LinearScore(self._placebo(trajectory, values), omega)))
+
+    def latent_draws(self, trajectory, draws):
+        drug = super().latent_draws(trajectory, draws)                          # (draw, node, time)
+        placebo = np.stack([self._placebo(trajectory, v) for v in draws])
+        omega = np.array([float(v["omega_response"]) for v in draws])[:, None, None]
+        share = np.array([float(v["nonresponders"]) for v in draws])[:, None]
+        return Mixture((1.0 - share, share), (LinearScore(drug, omega), LinearScore(placebo, omega)))
+
+
+class PasiEffectCompartment(PasiTurnover):
+    r"""``pasi_effect_compartment``: the drug acts through an effect compartment (structure (e)).
+
+    The inhibition follows the effect-site concentration :math:`\dot C_e = k_{e0}(C - C_e)`
+    instead of C, which delays the drug effect further than the lesion turnover alone; the
+    response scale and placebo are those of :class:`PasiTurnover`.
+    """
+
+    name = "pasi_effect_compartment"
+    description = "lesion turnover driven by an effect compartment, placebo, log-normal response scale"
+    parameters = PasiTurnover.parameters + (
+        ParameterSpec("ke0", "1/day", POSITIVE, "rate constant of the effect compartment"),)
+    default_vary = ("kout", "IC50", "Pmax", "omega_response", "ke0")
+
+    def latent(self, trajectory, values):
+        return super().latent(trajectory.effect_site(values["ke0"]), values)
+
+    def latent_draws(self, trajectory, draws):
+        if len({float(v["ke0"]) for v in draws if np.ndim(v["ke0"]) == 0}) == 1 and all(
+                np.ndim(v["ke0"]) == 0 for v in draws):
+            return super().latent_draws(trajectory.effect_site(draws[0]["ke0"]), draws)
+        return np.stack([self.latent(trajectory, v) for v in draws])
+
+
+class PasiSensitivity(PasiTurnover):
+    r"""``pasi_sensitivity``: patients differ in drug sensitivity, not in a response scale (structure (b)).
+
+    Each patient's IC50 is log-normal around the node's, :math:`IC_{50,i} = IC_{50}
+    e^{-\omega_{IC50} z}`, :math:`z \sim N(0, 1)`; given the node, a patient's PASI ratio is
+    the turnover's R(t) (no response scale), so their depth of response increases with z.
+    The rate is analytic over z: the log depth is tabulated on a grid of z (``Z_GRID``, a
+    turnover per grid point) and inverted by monotone cubic interpolation. Placebo patients
+    all have the same course unless ``bsv_Pmax`` (or other between-subject variability) is
+    given in the model file; ``bsv_kout`` and ``bsv_Imax`` add variability in the other
+    directions, as Sobol dimensions of the design.
+    """
+
+    name = "pasi_sensitivity"
+    description = "lesion turnover with log-normal variability in drug sensitivity (IC50) as the latent variable"
+    parameters = tuple(s for s in PasiTurnover.parameters if s.name != "omega_response") + (
+        ParameterSpec("omega_IC50", "1", POSITIVE, "SD of the log IC50 between patients (the latent variable)",
+                      individual=False),)
+    default_vary = ("kout", "IC50", "Pmax", "omega_IC50")
+    spread_parameter = ""
+    Z_GRID = np.linspace(-5.0, 5.0, 21)
+
+    def latent(self, trajectory, values):
+        kout = np.asarray(values["kout"], float)
+        pmax = np.asarray(values["Pmax"], float)
+        placebo = -np.expm1(-kout[..., None] * trajectory.mesh.times)
+        amp = (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None]
+        ic50 = np.asarray(values["IC50"], float)
+        columns = []
+        for z in self.Z_GRID:
+            J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-float(values["omega_IC50"]) * z),
+                                            values["hill"])
+            columns.append(_log_depth(pmax[..., None] * placebo + amp * J))
+        return TabulatedScore(self.Z_GRID, np.stack(columns, axis=-1))
+
+    def latent_draws(self, trajectory, draws):
+        return _stack_scores([self.latent(trajectory, v) for v in draws])
+
+
+def _stack_scores(scores):
+    first = scores[0]
+    if isinstance(first, TabulatedScore):
+        return TabulatedScore(first.z, np.stack([s.score for s in scores]))
+    raise TypeError("cannot stack these scores")

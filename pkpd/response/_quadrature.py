@@ -120,11 +120,13 @@ def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DE
 
 @dataclass(frozen=True, eq=False)
 class Trajectory:
-    """Concentrations along a mesh: at its nodes (row, segment, node) and at its output times (row, T)."""
+    """Concentrations along a mesh: at its nodes (row, segment, node), at its output times (row, T)
+    and at each segment's start and end (row, segment, 2; needed by :meth:`effect_site`)."""
 
     mesh: Mesh
     node_conc: np.ndarray
     conc: np.ndarray
+    edges: np.ndarray | None = None   # (row, segment, 2): C at each segment's start and end
     _memo: dict = field(default_factory=dict, repr=False)
 
     def first_order(self, u_nodes, k, y0=0.0) -> np.ndarray:
@@ -152,10 +154,13 @@ class Trajectory:
         out = np.empty((self.node_conc.shape[0], m.times.size))
         out = _kernels.first_order_hill(self.node_conc, m.length, m.source, m.tau, m.weight, m.output, *arrays,
                                         float(y0), out)
+        self._remember(key, out)
+        return out
+
+    def _remember(self, key, value) -> None:
         if len(self._memo) >= MEMO:
             self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = out
-        return out
+        self._memo[key] = value
 
     def modulated_loss(self, kin, kout, g_nodes, y0) -> np.ndarray:
         r"""Exact R (row, T) of R' = kin - kout g(t) R, R(0) = y0, for g at the nodes (row, segment, node).
@@ -180,6 +185,36 @@ class Trajectory:
             inner = np.exp(-(lam_end[:, None] - lam_nodes)) @ m.weight[seg]
             vals[:, seg + 1] = np.exp(-lam_end) * vals[:, m.source[seg]] + kin * inner
         return vals[:, m.output]
+
+    def effect_site(self, ke0) -> "Trajectory":
+        r"""The trajectory of the effect-site concentration :math:`\dot C_e = k_{e0}(C - C_e)`, C_e(0) = 0.
+
+        On each segment C is represented by its interpolating polynomial through the
+        segment's start, its Gauss-Legendre nodes and its end, and the exponential kernel
+        is integrated exactly against it (an exponential integrator: the error is that of
+        interpolating C, whatever :math:`k_{e0} h`), at the nodes and at the segment end.
+        ``ke0`` is a number or one value per row (1/day).
+        """
+        from .. import _kernels
+        m = self.mesh
+        n = self.node_conc.shape[0]
+        if self.edges is None:
+            raise PkpdError("This trajectory has no concentrations at its segments' ends; build it with "
+                            "pkpd.design.trajectory.")
+        key = ("effect_site", _vector(ke0).tobytes())
+        if key in self._memo:
+            return self._memo[key]
+        x = np.concatenate([[0.0], m.tau[0] / m.length[0], [1.0]])
+        coef = np.linalg.inv(np.vander(x, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
+        lengths = np.round(m.length, 12)
+        class_len, seg_class = np.unique(lengths, return_inverse=True)
+        nodes = np.empty_like(self.node_conc)
+        out = np.empty((n, m.times.size))
+        _kernels.effect_site(self.node_conc, self.edges, m.length, m.source, seg_class.astype(np.int64), class_len,
+                             x, coef, m.output, _vector(ke0), nodes, out)
+        result = Trajectory(m, nodes, out)
+        self._remember(key, result)
+        return result
 
     def first_order_hill_draws(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """:meth:`first_order_hill` for parameter arrays of shape (draw,): returns (draw, row, T)."""

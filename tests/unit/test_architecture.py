@@ -118,3 +118,11 @@ print(matplotlib.get_backend(), len(plt.get_fignums()), *sorted({{type(f).__name
                          env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"})
     assert out.stdout.split() == ["svg", "0", "Figure"]
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_module_compiles_without_warnings():
+    import warnings
+    for name, path in _modules().items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(path.read_text(), str(path), "exec")  # invalid escapes in docstrings, say
