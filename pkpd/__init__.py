@@ -16,7 +16,7 @@ from ._errors import PkpdError, PkpdWarning, SolverError
 from .dosing import (Amount, Course, Dose, Regimen, RegimenSyntaxError, Rule, WeightBands, parse_regimen,
                      read_nonmem, write_nonmem)
 # models: parameters, the registry, model files and the library, virtual patients
-from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Population, Transform, load_model,
+from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Population, Prior, Transform, load_model,
                     register_endpoint_family, register_response_model, sample_population, typical_population)
 # exposure
 from .pk import simulate
@@ -27,7 +27,8 @@ from . import endpoints as _endpoints  # registers the PASI and EASI endpoint fa
 # the integration design
 from .design import Design
 # inference
-from .inference import FitProblem, FitResult, IdentifiabilityWarning, TrialData, fit, load_fit, load_trial
+from .inference import (FitProblem, FitResult, IdentifiabilityWarning, TrialData, fit, load_fit, load_trial,
+                        sample_posterior)
 # predictions
 from .predict import compare_regimens, dose_response, predict, response_rates, simulate_response, simulate_trial
 # figures (matplotlib is imported when one is drawn)
@@ -38,12 +39,14 @@ __all__ = [
     "__version__", "PkpdError", "PkpdWarning", "SolverError",
     "Amount", "Course", "Dose", "Regimen", "RegimenSyntaxError", "Rule", "WeightBands", "parse_regimen",
     "read_nonmem", "write_nonmem",
-    "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Transform", "load_model",
+    "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Prior", "Transform",
+    "load_model",
     "register_endpoint_family", "register_response_model", "sample_population", "typical_population",
     "simulate",
     "IndirectResponse", "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
     "Design",
     "FitProblem", "FitResult", "IdentifiabilityWarning", "TrialData", "fit", "load_fit", "load_trial",
+    "sample_posterior",
     "compare_regimens", "dose_response", "predict", "response_rates", "simulate_response", "simulate_trial",
     "densify_times", "plot_comparison", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]

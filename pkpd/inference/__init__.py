@@ -5,6 +5,7 @@ from ._likelihood import LIKELIHOODS, deviance_residuals, log_likelihood
 from ._problem import FitProblem
 from ._results import FitResult, load_fit
 from ._fit import IdentifiabilityWarning, Objective, fit
+from ._posterior import sample_posterior
 
 __all__ = ["FitProblem", "FitResult", "IdentifiabilityWarning", "LIKELIHOODS", "Objective", "TrialData",
-           "deviance_residuals", "fit", "load_fit", "load_trial", "trial_from_text", "log_likelihood"]
+           "deviance_residuals", "fit", "sample_posterior", "load_fit", "load_trial", "trial_from_text", "log_likelihood"]

@@ -61,25 +61,28 @@ class Objective:
     so fitting, profiling and prediction share one copy of every formula.
     """
 
-    def __init__(self, model, trial: TrialData, likelihood: str = "multinomial", design: Design = Design()):
+    def __init__(self, model, trial: TrialData | None, likelihood: str = "multinomial", design: Design = Design()):
         if likelihood not in LIKELIHOODS:
             raise PkpdError(f"Unknown likelihood {likelihood!r}; allowed: {list(LIKELIHOODS)}.")
         if not model.pd:
             raise PkpdError(f"Model '{model.name}' has no response model ([pd]); fit a model such as "
                             "'ustekinumab_pasi'.")
+        self.model, self.trial, self.likelihood, self.design = model, trial, likelihood, design
+        self.settings = dict(likelihood=likelihood, **design.settings)
+        self.evaluations = 0
+        self.capped = 0  # local optimisations that hit their evaluation cap
+        if trial is None:  # no data: the posterior is the prior
+            self.groups, self.engine = [], None
+            return
         known = model.endpoints
         unknown = [e for e in trial.endpoints if e not in known.names]
         if unknown:
             raise PkpdError(f"Trial endpoints {unknown} are not defined by model '{model.name}' ({list(known.names)}).")
-        self.model, self.trial, self.likelihood, self.design = model, trial, likelihood, design
         self.endpoints = model.select_endpoints(trial.endpoints)
         self.arms = trial.arms
         self.days = trial.days
-        self.settings = dict(likelihood=likelihood, **design.settings)
         self.engine = RateEngine(model, trial.regimens, self.days, design.nodes(model), design)
         self.groups = groups(trial, self.arms, self.days, list(self.endpoints.names))
-        self.evaluations = 0
-        self.capped = 0  # local optimisations that hit their evaluation cap
 
     def rates(self, values: Mapping) -> np.ndarray:
         return self.engine.rates(values, self.endpoints)
@@ -87,12 +90,20 @@ class Objective:
     def __call__(self, values: Mapping) -> float:
         """-2 log-likelihood."""
         self.evaluations += 1
+        if not self.groups:
+            return 0.0
         return -2.0 * log_likelihood(self.rates(values), self.groups, self.likelihood)
 
     def residuals(self, values: Mapping) -> np.ndarray:
         """Deviance residuals (sum of squares = -2LL + constant)."""
         self.evaluations += 1
+        if not self.groups:
+            return np.zeros(0)
         return deviance_residuals(self.rates(values), self.groups, self.likelihood)
+
+    def penalized(self, problem: FitProblem, values: Mapping) -> float:
+        """-2 log posterior up to a constant: -2LL plus the problem's priors' -2 log density."""
+        return self(values) + problem.penalty(values)
 
 
 def _start_points(objective, problem: FitProblem, n: int, screen: int, seed: int) -> np.ndarray:
@@ -103,7 +114,7 @@ def _start_points(objective, problem: FitProblem, n: int, screen: int, seed: int
     from scipy.stats import qmc
     points = qmc.scale(qmc.Sobol(problem.lower.size, scramble=True, seed=seed).random(screen),
                        problem.lower, problem.upper)
-    scores = np.array([objective(problem.values(y)) for y in points])
+    scores = np.array([objective.penalized(problem, problem.values(y)) for y in points])
     return np.vstack([first[None, :], points[np.argsort(scores)[: n - 1]]])
 
 
@@ -121,14 +132,16 @@ def minimize(objective, problem: FitProblem, y0, tol: float = 1e-10):
         params.add(f"fit_{n}", value=float(np.clip(y, a, b)), min=a, max=b)
 
     def f(p):
-        return objective.residuals(problem.values([p[f"fit_{n}"].value for n in problem.names]))
+        values = problem.values([p[f"fit_{n}"].value for n in problem.names])
+        r = objective.residuals(values)
+        return np.concatenate([r, problem.prior_residuals(values)]) if problem.has_priors else r
 
     cap = MAX_EVALUATIONS_PER_PARAMETER * (len(problem.names) + 1)
     result = lmfit.minimize(f, params, method="leastsq", calc_covar=False, xtol=tol, ftol=tol, max_nfev=cap)
     if result.nfev >= cap:
         objective.capped += 1
     y = np.array([result.params[f"fit_{n}"].value for n in problem.names])
-    return y, objective(problem.values(y))
+    return y, objective.penalized(problem, problem.values(y))
 
 
 def hessian(fun, y, h: float = HESSIAN_STEP) -> np.ndarray:
@@ -148,8 +161,9 @@ def hessian(fun, y, h: float = HESSIAN_STEP) -> np.ndarray:
 
 def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "multinomial",
         starts: int = 4, screen: int = 64, seed: int = 0, design: Design | None = None,
-        profile: bool = True) -> FitResult:
-    """Fit a response model to arm-level responder counts.
+        profile: bool = True, priors: Mapping | None = None) -> FitResult:
+    """Fit a response model to arm-level responder counts: maximum likelihood, or maximum a
+    posteriori with priors.
 
     Parameters
     ----------
@@ -177,6 +191,12 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
         1-day grid); predictions from the fit reuse it.
     profile : bool
         Compute 95% profile-likelihood intervals (the slow part).
+    priors : {name: Prior or dict}, optional
+        Priors of varying parameters, in addition to (or instead of) the model file's
+        ``[priors]`` (:class:`pkpd.Prior`; a dict such as ``{"distribution": "lognormal",
+        "median": 0.016, "sd": 0.5, "source": "..."}`` is read like a model file row). With
+        priors the fit maximises the posterior density (MAP); its covariance and profiles
+        are those of -2 log posterior. ``trial=None`` fits the priors alone.
 
     Returns
     -------
@@ -185,11 +205,14 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     model = load_model(model)
     if not model.pd:
         raise PkpdError(f"Model '{model.name}' has no response model ([pd]); fit a model such as 'ustekinumab_pasi'.")
-    trial = load_trial(trial, endpoints=model.endpoints)
+    trial = None if trial is None else load_trial(trial, endpoints=model.endpoints)
     starts = whole("starts", starts, minimum=1)
     screen = whole("screen", screen, minimum=1)
     seed = whole("seed", seed, minimum=0)
-    problem = FitProblem.create(model, vary)
+    problem = FitProblem.create(model, vary, _read_priors(model, priors))
+    if trial is None and any(p is None for p in problem.priors):
+        missing = [n for n, p in zip(problem.names, problem.priors) if p is None]
+        raise PkpdError(f"Without a trial table every varying parameter needs a prior; {missing} have none.")
     objective = Objective(model, trial, likelihood, design or Design())
     results = [minimize(objective, problem, y0) for y0 in _start_points(objective, problem, starts, screen, seed)]
     best_y, best = min(results, key=lambda r: r[1])
@@ -203,7 +226,7 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
                      "inside. Fix it (leave it out of vary) or widen its bounds in the model file.")
     covariance = None
     try:
-        H = hessian(lambda y: objective(problem.values(y)), best_y)
+        H = hessian(lambda y: objective.penalized(problem, problem.values(y)), best_y)
         covariance = 2.0 * np.linalg.inv(H)
         if np.any(np.diag(covariance) <= 0) or not np.all(np.isfinite(covariance)):
             raise np.linalg.LinAlgError("Hessian not positive definite")
@@ -231,8 +254,20 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     for note in notes:
         warnings.warn(note, IdentifiabilityWarning, stacklevel=2)
     settings = dict(objective.settings, starts=int(starts), screen=int(screen), start_seed=seed)
-    return FitResult.create(fitted, trial, problem, settings, best, [r[1] for r in results], covariance,
-                            profiles, notes, objective.rates(fitted.values))
+    rates = objective.rates(fitted.values) if trial is not None else None
+    return FitResult.create(fitted, trial, problem, settings, objective(fitted.values), [r[1] for r in results],
+                            covariance, profiles, notes, rates, objective_value=best)
+
+
+def _read_priors(model, priors: Mapping | None) -> dict:
+    """{name: Prior} from Prior objects or model-file-like rows."""
+    from ..model import Prior, parameter_spec
+    from ..model._priors import prior_from_row
+    out = {}
+    for name, value in (priors or {}).items():
+        out[name] = value if isinstance(value, Prior) else prior_from_row(name, dict(value), parameter_spec(name),
+                                                                           "fit(priors=...)")
+    return out
 
 
 def _crossing(f, a: float, b: float, tol: float = 1e-4, max_iter: int = 60) -> float:
@@ -293,7 +328,7 @@ def profile_intervals(objective, problem: FitProblem, best_y, best, covariance, 
                     y_o, val = minimize(objective, held, start, tol=PROFILE_TOL)
                     solved[yi] = y_o
                 else:
-                    val = objective(held.values([]))
+                    val = objective.penalized(held, held.values([]))
                 cache[yi] = math.sqrt(max(val - best, 0.0)) + floor
                 return cache[yi]
 

@@ -32,10 +32,14 @@ class FitProblem:
     lower: np.ndarray
     upper: np.ndarray
     fixed: Mapping[str, float]
+    priors: tuple = ()   # a Prior or None per name
+    held: tuple = ()     # (name, prior, transform) of parameters held fixed along a profile: their prior counts
 
     @classmethod
-    def create(cls, model, names: Sequence[str] | None = None) -> "FitProblem":
-        """The problem of fitting ``names`` (default: the response model's ``default_vary``) of ``model``."""
+    def create(cls, model, names: Sequence[str] | None = None, priors: Mapping | None = None) -> "FitProblem":
+        """The problem of fitting ``names`` (default: the response model's ``default_vary``) of ``model``,
+        with the model file's priors updated by ``priors`` ({name: Prior}; those of fixed parameters
+        play no part)."""
         if names is None:
             names = model.response.default_vary if model.pd else ()
         if isinstance(names, str):
@@ -64,7 +68,14 @@ class FitProblem:
                                 "Add lower/upper to its row.")
             lower.append(float(a))
             upper.append(float(b))
-        return cls(names, transforms, np.array(lower), np.array(upper), FrozenMap(dict(model.values)))
+        all_priors = dict(model.priors)
+        all_priors.update(priors or {})
+        unknown = [n for n in all_priors if n not in valid]
+        if unknown:
+            raise PkpdError(f"Priors for {unknown}, which are not parameters of model '{model.name}'; valid names: "
+                            f"{sorted(valid)}." + nearest(unknown[0], valid))
+        return cls(names, transforms, np.array(lower), np.array(upper), FrozenMap(dict(model.values)),
+                   tuple(all_priors.get(n) for n in names))
 
     def values(self, y) -> dict:
         """Named values (fixed ones included) at fit-scale point ``y``."""
@@ -91,8 +102,25 @@ class FitProblem:
         keep = [j for j in range(len(self.names)) if j != i]
         fixed = dict(self.fixed)
         fixed[self.names[i]] = float(self.transforms[i].inverse(yi))
+        priors = self.priors or (None,) * len(self.names)
         return FitProblem(tuple(self.names[j] for j in keep), tuple(self.transforms[j] for j in keep),
-                          self.lower[keep], self.upper[keep], FrozenMap(fixed))
+                          self.lower[keep], self.upper[keep], FrozenMap(fixed), tuple(priors[j] for j in keep),
+                          self.held + ((self.names[i], priors[i], self.transforms[i]),))
+
+    @property
+    def has_priors(self) -> bool:
+        return any(p is not None for p in self.priors) or any(p is not None for _, p, _ in self.held)
+
+    def prior_residuals(self, values: Mapping) -> np.ndarray:
+        """One residual per prior (of varying and held parameters): the squares sum to -2 log of
+        the priors' fit-scale density, up to a constant."""
+        rows = list(zip(self.names, self.priors or (None,) * len(self.names), self.transforms)) + list(self.held)
+        return np.array([p.residual(values[n], t) for n, p, t in rows if p is not None], dtype=float)
+
+    def penalty(self, values: Mapping) -> float:
+        """-2 log prior (up to a constant) at these values; 0 without priors."""
+        r = self.prior_residuals(values) if self.has_priors else np.zeros(0)
+        return float(np.dot(r, r))
 
     def at_bound(self, y, tol: float = 1e-6) -> list[str]:
         return [n for n, yi, a, b in zip(self.names, y, self.lower, self.upper)

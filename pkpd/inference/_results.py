@@ -72,18 +72,25 @@ class FitResult:
     fitted_rates: pd.DataFrame
     versions: Mapping[str, str] = field(default_factory=_versions)
     path: str = ""
+    priors: Mapping = field(default_factory=FrozenMap)          # {name: Prior} of the varying parameters
+    objective: float | None = None                               # -2 log posterior (+ const); -2LL without priors
+    posterior: pd.DataFrame | None = None                        # draws (draw, parameter), natural scale
+    posterior_info: Mapping = field(default_factory=FrozenMap)
 
     @classmethod
     def create(cls, model, trial, problem, settings, minus2ll, start_minus2ll, covariance, profile, notes,
-               rates) -> "FitResult":
+               rates, objective_value=None) -> "FitResult":
         names = tuple(problem.names)
         cov = None if covariance is None else pd.DataFrame(covariance, index=list(names), columns=list(names))
-        table = fitted_rate_table(trial, rates)
+        table = fitted_rate_table(trial, rates) if trial is not None else pd.DataFrame()
+        priors = {n: p for n, p in zip(names, problem.priors or ()) if p is not None}
         return cls(model=model, trial=trial, varying=names,
                    transforms=FrozenMap({n: t.name for n, t in zip(names, problem.transforms)}),
                    settings=FrozenMap(dict(settings)), minus2ll=float(minus2ll),
                    start_minus2ll=tuple(float(x) for x in start_minus2ll), covariance=cov,
-                   profile=FrozenMap(dict(profile)), warnings=tuple(notes), fitted_rates=table)
+                   profile=FrozenMap(dict(profile)), warnings=tuple(notes), fitted_rates=table,
+                   priors=FrozenMap(priors),
+                   objective=float(minus2ll if objective_value is None else objective_value))
 
     @property
     def values(self) -> dict[str, float]:
@@ -96,6 +103,23 @@ class FitResult:
     @property
     def aic(self) -> float:
         return self.minus2ll + 2 * self.n_parameters
+
+    @property
+    def bic(self) -> float:
+        """-2LL + k ln N, N the patients of all arm and time groups (NaN without data)."""
+        if self.trial is None:
+            return float("nan")
+        return self.minus2ll + self.n_parameters * math.log(self.trial.n_patients)
+
+    @property
+    def is_map(self) -> bool:
+        return bool(self.priors)
+
+    def problem(self):
+        """The fitting state of this fit (names, transforms, bounds, priors)."""
+        from ..model import Prior  # noqa: F401  (the priors are Prior objects)
+        from ._problem import FitProblem
+        return FitProblem.create(self.model, self.varying, dict(self.priors))
 
     @property
     def design(self):
@@ -155,10 +179,12 @@ def fitted_rate_table(trial: TrialData, rates: np.ndarray) -> pd.DataFrame:
 
 def format_report(result: FitResult) -> str:
     s = result.settings
-    lines = [f"Fit of model '{result.model.name}' to {result.trial.name or result.trial.source}",
+    data = "its priors only (no trial data)" if result.trial is None else (result.trial.name or result.trial.source)
+    lines = [f"{'MAP fit' if result.is_map else 'Fit'} of model '{result.model.name}' to {data}",
              f"likelihood: {s['likelihood']}; {s['n_nodes']} Sobol nodes (seed {s['node_seed']}); "
              f"{s['starts']} starts (seed {s['start_seed']})",
-             f"-2 log-likelihood {result.minus2ll:.4f}   AIC {result.aic:.4f}   parameters {result.n_parameters}",
+             f"-2 log-likelihood {result.minus2ll:.4f}   AIC {result.aic:.4f}   BIC {result.bic:.4f}   "
+             f"parameters {result.n_parameters}",
              f"starts' -2LL: min {min(result.start_minus2ll):.4f}, max {max(result.start_minus2ll):.4f}",
              "", f"{'parameter':<16} {'estimate':>11} {'SE':>10} {'95% profile interval':>26}  unit   scale"]
     se = result.standard_errors()
@@ -168,6 +194,10 @@ def format_report(result: FitResult) -> str:
                     if prof else "(not computed)")
         lines.append(f"{n:<16} {result.values[n]:>11.5g} {se[n]:>10.3g} {interval:>26}  "
                      f"{result.model[n].unit:<6} {result.transforms[n]}")
+    if result.priors:
+        lines.append("priors: " + "; ".join(f"{n} ~ {p.describe()}" for n, p in result.priors.items())
+                     + f"  (-2 log posterior {result.objective:.4f} up to a constant; SEs and intervals are the "
+                       "posterior's)")
     fixed = [p for p in result.model.parameters if p.name not in result.varying and p.name in result.model.pd_names]
     lines.append("fixed: " + ", ".join(f"{p.name}={p.value:g}" for p in fixed) + "; PK at the population PK values")
     if any(not p["identifiable"] for p in result.profile.values()):
@@ -177,6 +207,15 @@ def format_report(result: FitResult) -> str:
     lines.append(" " * 16 + "".join(f"{n[:8]:>9}" for n in result.varying))
     for i, n in enumerate(result.varying):
         lines.append(f"{n:<16}" + "".join(f"{corr[i, j]:>9.2f}" for j in range(len(result.varying))))
+    if result.posterior is not None:
+        info = result.posterior_info
+        lines += ["", f"posterior: {len(result.posterior)} draws ({info.get('sampler', '')}); mean and 95% interval:"]
+        for n in result.varying:
+            x = result.posterior[n].to_numpy()
+            lo, hi = np.quantile(x, [0.025, 0.975])
+            lines.append(f"{n:<16} {x.mean():>11.5g}   [{lo:.4g}, {hi:.4g}]")
+    if result.trial is None:
+        return "\n".join(lines)
     lines += ["", "observed vs predicted (95% interval: binomial spread of n patients around the prediction)",
               f"{'arm':<18} {'week':>4} {'endpoint':<8} {'observed':>13} {'predicted':>9} {'95% interval':>15} inside"]
     for r in result.fitted_rates.itertuples():
@@ -209,8 +248,9 @@ def _to_dict(result: FitResult) -> dict:
         "versions": dict(result.versions),
         "model": {"name": model.name, "key": model.sources[0][0], "origin": model.path, "sha256": model.sha256,
                   "files": {k: t for k, t in model.sources}},
-        "trial": {"name": result.trial.name, "origin": result.trial.source, "sha256": result.trial.sha256,
-                  "text": result.trial.text},
+        "trial": None if result.trial is None else {
+            "name": result.trial.name, "origin": result.trial.source, "sha256": result.trial.sha256,
+            "text": result.trial.text},
         "settings": dict(result.settings, varying=list(result.varying), transforms=dict(result.transforms)),
         "values": result.values,
         "estimates": {n: {"value": result.values[n], "se": se[n], "unit": model[n].unit,
@@ -219,8 +259,16 @@ def _to_dict(result: FitResult) -> dict:
             "scale": "fit (transformed) scale; see settings.transforms", "names": list(result.varying),
             "matrix": result.covariance.values.tolist()},
         "minus2ll": result.minus2ll,
+        "objective": result.objective,
         "aic": result.aic,
+        "bic": None if math.isnan(result.bic) else result.bic,
         "start_minus2ll": list(result.start_minus2ll),
+        "priors": {n: {"distribution": p.distribution, "source": p.source,
+                       **{k: getattr(p, k) for k in ("mean", "median", "sd", "a", "b") if getattr(p, k) is not None}}
+                   for n, p in result.priors.items()},
+        "posterior": None if result.posterior is None else {
+            "names": list(result.posterior.columns), "draws": result.posterior.values.tolist(),
+            "info": dict(result.posterior_info)},
         "fitted_rates": _records(result.fitted_rates),
         "warnings": list(result.warnings),
     }
@@ -261,11 +309,13 @@ def load_fit(source) -> FitResult:
         raise PkpdError(f"{where} was made with model '{head.get('name')}' of SHA-256 {str(head.get('sha256'))[:12]}..., "
                         f"but the model text it carries now has {model.sha256[:12]}...: the model changed since "
                         "the fit. Refit (`pkpd fit` or pkpd.fit).")
-    t = _field(record, "trial", dict, where)
-    trial = trial_from_text(_field(t, "text", str, where), source=t.get("origin", ""), name=t.get("name", ""),
-                            endpoints=model.endpoints)
-    if trial.sha256 != t.get("sha256"):
-        raise PkpdError(f"{where}: the trial table it carries no longer matches its recorded SHA-256; refit.")
+    t = _field(record, "trial", (dict, type(None)), where)
+    trial = None
+    if t is not None:
+        trial = trial_from_text(_field(t, "text", str, where), source=t.get("origin", ""), name=t.get("name", ""),
+                                endpoints=model.endpoints)
+        if trial.sha256 != t.get("sha256"):
+            raise PkpdError(f"{where}: the trial table it carries no longer matches its recorded SHA-256; refit.")
     settings = _field(record, "settings", dict, where)
     varying = tuple(_field(settings, "varying", list, where))
     values = _field(record, "values", dict, where)
@@ -288,13 +338,31 @@ def load_fit(source) -> FitResult:
             raise PkpdError(f"{where}: the covariance matrix is not positive definite, so no parameter draws can "
                             "be made from it; refit, or fix the parameter that is not identifiable.") from None
         covariance = pd.DataFrame(matrix, index=names, columns=names)
+    from ..model import Prior
+    priors = {}
+    for name, row in (record.get("priors") or {}).items():
+        try:
+            priors[name] = Prior(**row)
+        except (TypeError, PkpdError) as err:
+            raise PkpdError(f"{where}: prior of {name!r} is not readable: {err}") from None
+    posterior, info = None, {}
+    if record.get("posterior") is not None:
+        post = _field(record, "posterior", dict, where)
+        draws = np.asarray(_field(post, "draws", list, where), float)
+        names = list(_field(post, "names", list, where))
+        if draws.ndim != 2 or draws.shape[1] != len(names) or not np.all(np.isfinite(draws)):
+            raise PkpdError(f"{where}: posterior draws must be a finite table over {names}.")
+        posterior, info = pd.DataFrame(draws, columns=names), dict(post.get("info", {}))
+    minus2ll = float(_field(record, "minus2ll", (int, float), where))
     return FitResult(model=model, trial=trial, varying=varying,
                      transforms=FrozenMap(dict(_field(settings, "transforms", dict, where))),
                      settings=FrozenMap({k: v for k, v in settings.items() if k not in ("varying", "transforms")}),
-                     minus2ll=float(_field(record, "minus2ll", (int, float), where)),
+                     minus2ll=minus2ll,
                      start_minus2ll=tuple(record.get("start_minus2ll", ())), covariance=covariance,
                      profile=FrozenMap({n: e.get("profile_95") for n, e in record.get("estimates", {}).items()
                                                if e.get("profile_95")}),
                      warnings=tuple(record.get("warnings", ())),
                      fitted_rates=pd.DataFrame(record.get("fitted_rates", [])),
-                     versions=FrozenMap(dict(record.get("versions", {}))), path=origin)
+                     versions=FrozenMap(dict(record.get("versions", {}))), path=origin,
+                     priors=FrozenMap(priors), objective=float(record.get("objective", minus2ll)),
+                     posterior=posterior, posterior_info=FrozenMap(info))

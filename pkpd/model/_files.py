@@ -38,12 +38,13 @@ from .._checks import nearest, number
 from .._errors import PkpdError
 from . import _library
 from ._model import Model
+from ._priors import prior_from_row
 from ._rows import Parameter
 from ._registry import EndpointFamily, endpoint_family, parameter_spec
 
 MODEL_KEYS = ("name", "description", "references", "structure", "absorption", "elimination", "pk_model")
 ROW_KEYS = ("value", "unit", "description", "source", "lower", "upper", "assumption")
-SECTIONS = ("model", "parameters", "population", "pd")
+SECTIONS = ("model", "parameters", "population", "pd", "priors")
 POPULATION_KEYS = ("weight",)
 WEIGHT_KEYS = ("median", "cv", "unit", "source")
 PD_KEYS = ("type", "endpoints")
@@ -209,6 +210,10 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         _text(f"{where}, [pd]", "type", pd.get("type"), required=True)
         endpoints = _endpoints(pd, where)
     structure = {k: _text(f"{where}, [model]", k, head.get(k, DEFAULT_STRUCTURE[k])) for k in STRUCTURE_KEYS}
+    priors_section = data.get("priors", {})
+    if not isinstance(priors_section, Mapping):
+        raise PkpdError(f"{where}: [priors] must be a table of parameter = {{ distribution = ..., ... }}.")
+    priors = {name: prior_from_row(name, row, parameter_spec(name), where) for name, row in priors_section.items()}
     digest = hashlib.sha256(raw)
     texts = ((key, text),)
     if "pk_model" in head:
@@ -231,13 +236,14 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         params = base.parameters + params
         references = list(base.references) + references
         population = {**base.population, **population}
+        priors = {**base.priors, **priors}
         digest.update(base.sources[0][1].encode("utf-8"))
         texts += tuple((ref if k == base_key else k, t) for k, t in base.sources)
     try:
         return Model(name=name, **structure, parameters=params,
                      description=_text(f"{where}, [model]", "description", head.get("description")),
                      references=tuple(references), population=population, pd=dict(pd), endpoints=endpoints,
-                     sources=texts, path=origin, sha256=digest.hexdigest())
+                     priors=priors, sources=texts, path=origin, sha256=digest.hexdigest())
     except PkpdError as err:
         raise PkpdError(f"{where}: {err}") from None
 

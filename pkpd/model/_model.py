@@ -35,6 +35,7 @@ class Model:
     population: Mapping = field(default_factory=dict)
     pd: Mapping = field(default_factory=dict)
     endpoints: EndpointFamily | None = None
+    priors: Mapping = field(default_factory=dict)
     sources: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     path: str = ""
     sha256: str = ""
@@ -52,6 +53,7 @@ class Model:
         object.__setattr__(self, "parameters", params)
         object.__setattr__(self, "pd", FrozenMap(dict(self.pd)))
         object.__setattr__(self, "population", FrozenMap(dict(self.population)))
+        object.__setattr__(self, "priors", FrozenMap(dict(self.priors)))
         if self.pd:
             response_model(self.pd.get("type"))  # raises for an unregistered type
             if self.endpoints is None:
@@ -73,6 +75,10 @@ class Model:
             raise PkpdError(f"Model '{self.name}' is missing parameters {missing} required by structure "
                             f"'{self.structure}', absorption '{self.absorption}', elimination "
                             f"'{self.elimination}'{', pd ' + repr(self.pd.get('type')) if self.pd else ''}.")
+        unknown_priors = [n for n in self.priors if n not in names]
+        if unknown_priors:
+            raise PkpdError(f"Model '{self.name}': priors for {unknown_priors}, which are not in its parameter table "
+                            f"{names}." + nearest(unknown_priors[0], names))
         exps = [n for n in names if n.startswith("weight_exponent_")]
         if exps and "reference_weight" not in names:
             raise PkpdError(f"Model '{self.name}' has {exps} but no 'reference_weight' (kg) to scale by.")

@@ -83,7 +83,13 @@ def _subgroup_masks(subgroups, weight) -> tuple[list[str], np.ndarray]:
 
 
 def _draw_parameters(fit: FitResult, n_draws: int, seed) -> dict[str, np.ndarray]:
-    """Parameter draws from the fit's covariance on the fit scale, mapped back to each domain."""
+    """Parameter draws: from the fit's posterior draws when it has them (a seeded choice of
+    rows, without replacement while there are enough), else from its covariance on the fit
+    scale, mapped back to each domain."""
+    if fit.posterior is not None:
+        rng = np.random.default_rng(seed)
+        rows = rng.choice(len(fit.posterior), size=n_draws, replace=n_draws > len(fit.posterior))
+        return {n: fit.posterior[n].to_numpy()[rows] for n in fit.posterior.columns}
     if fit.covariance is None:
         raise PkpdError("This fit has no covariance (its Hessian was not positive definite: a parameter is not "
                         "identifiable), so parameter uncertainty cannot be drawn. Refit with that parameter fixed.")
@@ -119,12 +125,14 @@ def _trial_spread(rates: np.ndarray, n: int, rng, level: float) -> tuple[np.ndar
 
 def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, weight=None, subgroups=None,
             n_draws: int = 0, draw_nodes: int = 128, level: float = 0.95, trial_size: int | None = None,
-            seed: int = 0, progress: bool = False, client=None) -> xr.Dataset:
+            seed: int = 0, progress: bool = False, client=None, weights=None) -> xr.Dataset:
     """Predicted responder rates of a fitted model, with optional uncertainty.
 
     Parameters
     ----------
-    fit : FitResult, fit file path or library fit name (``"ustekinumab_phase2"``)
+    fit : FitResult, fit file path or library fit name (``"ustekinumab_phase2"``), or a list of them
+        With several fits the prediction is model-averaged (see :func:`pkpd.average`
+        below and ``weights``).
     regimens : regimen, text, list or {name: regimen}
         Regimen text may carry response-guided rules ("...; if not PASI75 at week 16:
         45 mg SC at week 16"); the share of patients each rule fired for is returned.
@@ -154,6 +162,9 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     client : dask.distributed.Client, optional
         Compute the chunks of regimens on this client's workers (default: the active
         client, if any, else threads); the results are identical.
+    weights : sequence of float, optional
+        With several fits: the models' weights (default: Akaike weights, which need the
+        fits to share their trial table).
 
     Returns
     -------
@@ -163,6 +174,12 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     integration design is used for ``rate``, so predictions of the fitted arms at the
     fitted times reproduce the fitted rates to the last bit.
     """
+    if isinstance(fit, (list, tuple)):
+        return _average(fit, weights, regimens, times, time_unit=time_unit, endpoints=endpoints, weight=weight,
+                        subgroups=subgroups, n_draws=n_draws, draw_nodes=draw_nodes, level=level,
+                        trial_size=trial_size, seed=seed, progress=progress, client=client)
+    if weights is not None:
+        raise PkpdError("weights go with a list of fits (model averaging); this is one fit.")
     fit = load_fit(fit)
     level = number("level", level, above=0, below=1)
     n_draws = whole("n_draws", n_draws, minimum=0)
@@ -256,3 +273,91 @@ def _subsample(weight, n):
     if w.size < n:
         raise PkpdError(f"weight has {w.size} entries; the draw design needs {n}.")
     return w[:n]
+
+
+# -- model averaging ---------------------------------------------------------------------------
+
+# A model contributes to an averaged prediction when its weight is at least this.
+CONTRIBUTING = 0.01
+
+
+def akaike_weights(fits) -> np.ndarray:
+    """exp(-dAIC/2), normalised: the Akaike weights of fits to the same data."""
+    aic = np.array([f.aic for f in fits])
+    w = np.exp(-0.5 * (aic - aic.min()))
+    return w / w.sum()
+
+
+def _allocate(n: int, weights: np.ndarray) -> np.ndarray:
+    """n draws split in proportion to weights (largest remainders)."""
+    raw = n * weights
+    counts = np.floor(raw).astype(int)
+    counts[np.argsort(raw - counts)[::-1][: n - counts.sum()]] += 1
+    return counts
+
+
+def _average(fits, weights, regimens, times, *, n_draws, level, trial_size, seed, **kwargs) -> xr.Dataset:
+    """Model-averaged prediction: weighted rates, pooled draws, per-model rates alongside."""
+    fits = [load_fit(f) for f in fits]
+    if not fits:
+        raise PkpdError("Give at least one fit to average.")
+    names = [f.model.name for f in fits]
+    if len(set(names)) != len(names):
+        names = [f"{n} ({i + 1})" for i, n in enumerate(names)]
+    if weights is None:
+        shas = {f.trial.sha256 if f.trial is not None else None for f in fits}
+        if len(shas) != 1 or None in shas:
+            raise PkpdError("Akaike weights compare fits to the same trial table; these fits were made on different "
+                            "data. Pass weights=[...] explicitly.")
+        w = akaike_weights(fits)
+    else:
+        w = np.array([number(f"weight of model {i + 1}", x, minimum=0) for i, x in enumerate(weights)])
+        if w.size != len(fits) or not w.sum() > 0:
+            raise PkpdError(f"weights must give one non-negative number per fit ({len(fits)}), not all 0.")
+        w = w / w.sum()
+    level = number("level", level, above=0, below=1)
+    counts = _allocate(n_draws, w) if n_draws else np.zeros(len(fits), int)
+    parts = [predict(f, regimens, times, n_draws=int(c), level=level, trial_size=None, seed=seed + i, **kwargs)
+             for i, (f, c) in enumerate(zip(fits, counts))]
+    first = parts[0]
+    by_model = np.stack([p.rate.values for p in parts])
+    rate = np.tensordot(w, by_model, axes=1)
+    ds = first.drop_vars([v for v in first.data_vars if v not in ("rule_text",)])
+    dims = ("regimen", "time", "endpoint")
+    ds["rate"] = (dims, rate, {"units": "1", "long_name": "model-averaged share of patients with at least the "
+                                                       "endpoint's improvement"})
+    ds = ds.assign_coords(model=names)
+    ds["model_weight"] = (("model",), w, {"units": "1", "long_name": "weight of each model in the average"})
+    ds["rate_by_model"] = (("model",) + dims, by_model, {"units": "1", "long_name": "each model's own prediction"})
+    contributing = w >= CONTRIBUTING
+    a = (1 - level) / 2
+    samples = None
+    if n_draws:
+        samples = np.concatenate([p.rate_draw.values for p in parts if "rate_draw" in p])
+        lo, hi = np.quantile(samples, a, axis=0), np.quantile(samples, 1 - a, axis=0)
+        # The interval never excludes a contributing model's own prediction (the mixture's quantiles
+        # could, for a model of small weight far from the others).
+        lo = np.minimum(lo, by_model[contributing].min(axis=0))
+        hi = np.maximum(hi, by_model[contributing].max(axis=0))
+        ds["lower"] = (dims, lo, {"units": "1", "long_name": f"{level:.0%} interval from parameter and model "
+                                                            "uncertainty, lower end"})
+        ds["upper"] = (dims, hi, {"units": "1", "long_name": f"{level:.0%} interval from parameter and model "
+                                                            "uncertainty, upper end"})
+        ds["rate_draw"] = (("draw",) + dims, samples, {"units": "1"})
+        ds["draw_model"] = (("draw",), np.repeat(np.arange(len(fits)), counts))
+    if "rule_fired" in first:
+        ds["rule_fired"] = (("regimen", "rule"), np.tensordot(w, np.stack([p.rule_fired.values for p in parts]), 1))
+    if "rate_by_subgroup" in first:
+        ds["rate_by_subgroup"] = (first.rate_by_subgroup.dims,
+                                  np.tensordot(w, np.stack([p.rate_by_subgroup.values for p in parts]), 1))
+    if trial_size is not None:
+        trial_size = whole("trial_size", trial_size, minimum=1, hint=" It is a number of patients.")
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        base = samples if samples is not None else np.broadcast_to(rate, (TRIAL_SAMPLES_WITHOUT_DRAWS,) + rate.shape)
+        lo, hi = _trial_spread(base, trial_size, rng, level)
+        ds["trial_lower"] = (dims, lo, {"units": "1"})
+        ds["trial_upper"] = (dims, hi, {"units": "1"})
+        ds.attrs["trial_size"] = trial_size
+    ds.attrs["model_averaging"] = ("rates weighted by " + ("Akaike weights" if weights is None else "the weights given")
+                                   + "; " + ", ".join(f"{n} {100 * x:.1f}%" for n, x in zip(names, w)))
+    return ds
