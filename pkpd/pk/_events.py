@@ -41,6 +41,7 @@ Conventions (NONMEM's; the README lists them with their sources):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -81,9 +82,11 @@ class Events:
     ``bolus`` and ``rate`` (n, J, 2) are the amount (mg) added to and the change of the
     infusion rate (mg/day) into (depot, central); ``reset`` resets the state before the
     rest of the event; ``ss`` indexes ``steady`` (-1: none); ``record`` is the record whose
-    parameters hold on the step that ends at the event. Outputs: ``out_position`` (n, K),
-    the number of events applied before each output, ``out_time`` (n, K) in days and
-    ``out_record`` (n, K) the record whose parameters hold there.
+    parameters hold on the step that ends at the event. Outputs: ``out_time`` (n, K) in
+    days, ``out_record`` (n, K) the record whose parameters hold there, and
+    :attr:`out_position` (n, K), the number of events applied before each output. With
+    output times common to all subjects, ``event_slot`` (n, J) is the first output after
+    each event (K: none) and ``out_position`` is derived from it when asked for.
     """
 
     time: np.ndarray
@@ -93,13 +96,24 @@ class Events:
     ss: np.ndarray
     record: np.ndarray
     steady: SteadyStates
-    out_position: np.ndarray
     out_time: np.ndarray
     out_record: np.ndarray
+    positions: np.ndarray | None = None
+    event_slot: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return int(self.time.shape[0])
+
+    @cached_property
+    def out_position(self) -> np.ndarray:
+        if self.positions is not None:
+            return self.positions
+        n, K = self.out_time.shape
+        counts = np.zeros((n, K + 1), dtype=np.int64)
+        np.add.at(counts, (np.repeat(np.arange(n), self.event_slot.shape[1]), self.event_slot.ravel()), 1)
+        # Padding events (repeats of the last time) are no-ops; counting them is harmless.
+        return np.cumsum(counts, axis=1)[:, :K]
 
     @property
     def shared_clock(self) -> bool:
@@ -118,7 +132,7 @@ def _by_compartment(values: dict, compartment: np.ndarray) -> np.ndarray:
     return np.where(compartment == DEPOT, values["depot"], values["central"])
 
 
-def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None) -> Events:
+def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varying: bool = False) -> Events:
     """Resolve ``table`` into :class:`Events`.
 
     Parameters
@@ -131,6 +145,8 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None) -> Eve
     grid : array (K,), optional
         Output times (days) common to all subjects; without it the outputs are the
         table's output records.
+    varying : bool
+        Parameters change from record to record: find the record in force at each grid time.
     """
     n, R = table.time.shape
     dpu = table.days_per_unit
@@ -263,9 +279,8 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None) -> Eve
     # A reset cancels what earlier records scheduled: keep an event only if no reset lies
     # between its record and itself.
     start = np.searchsorted(subject, np.arange(n), side="left")
-    cs = np.cumsum(is_reset)
-    before = np.where(start > 0, cs[np.maximum(start - 1, 0)], 0)
-    epoch = cs - before[subject]
+    cs = np.concatenate([[0], np.cumsum(is_reset)])  # cs[q]: resets before sorted position q
+    epoch = cs[1:] - cs[start][subject]
     record_pos = np.zeros((n, R), dtype=np.int64)
     record_pos[subject[is_record], seq[is_record]] = np.flatnonzero(is_record)
     keep = epoch == epoch[record_pos[subject, seq]]
@@ -328,14 +343,19 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None) -> Eve
     else:
         grid = np.asarray(grid, float)
         K = grid.size
-        slot = np.searchsorted(grid, time_days, side="left")  # first output at or after the event
-        counts = np.zeros((n, K + 1), dtype=np.int64)
-        np.add.at(counts, (subject, slot), 1)
-        out_position = np.cumsum(counts, axis=1)[:, :K]
+        slot = np.searchsorted(grid, ev_time, side="left")  # first output at or after each event
         out_time = np.broadcast_to(grid, (n, K))
-        out_record = np.broadcast_to(last_record[:, None], (n, K))
+        if varying:  # the record in force at a grid time: the first record at or after it (else the last)
+            before = np.zeros((n, K + 1), dtype=np.int64)
+            ri, rr = np.nonzero(valid)
+            np.add.at(before, (ri, np.searchsorted(grid, _units.to_days(t[ri, rr], unit), side="right")), 1)
+            out_record = np.minimum(np.cumsum(before, axis=1)[:, :K], last_record[:, None])
+        else:
+            out_record = np.broadcast_to(last_record[:, None], (n, K))
+        return Events(time=ev_time, bolus=bolus, rate=rate_change, reset=reset, ss=ss_at, record=next_record,
+                      steady=steady, out_time=out_time, out_record=out_record, event_slot=slot)
     return Events(time=ev_time, bolus=bolus, rate=rate_change, reset=reset, ss=ss_at, record=next_record,
-                  steady=steady, out_position=out_position, out_time=out_time, out_record=out_record)
+                  steady=steady, out_time=out_time, out_record=out_record, positions=out_position)
 
 
 # Names of the per-record override columns of each dose parameter and compartment.

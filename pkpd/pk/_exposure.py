@@ -65,7 +65,10 @@ def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.
     if any(np.asarray(individual[k]).size not in (n, n * np.shape(table.time)[1]) for k in model.pk_names):
         raise PkpdError("Internal error: parameters do not match the subjects of the dose table.")
     pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
-    events = resolve(table, dose_parameters(model, pk), grid)
+    varying = any(v.ndim == 2 and v.shape[1] > 1 and np.any(v != v[:, :1]) for v in pk.values())
+    if not varying:  # one value per subject: the engines skip per-record gathers
+        pk = {k: v if v.ndim == 1 else v[:, 0] for k, v in pk.items()}
+    events = resolve(table, dose_parameters(model, pk), grid, varying=varying)
     if engine(model, method) == "closed_form":
         return _linear.concentrations(events, pk)
     return concentration_ode(events, pk, model, **ode_options)

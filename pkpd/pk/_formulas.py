@@ -109,9 +109,13 @@ def disposition(p: dict) -> tuple[np.ndarray, np.ndarray]:
     return proj[..., 0, 0] / np.asarray(p["V"], float)[..., None], lam
 
 
-def psi(a, b, h):
-    r""":math:`\int_0^h e^{-a u} e^{-b (h-u)} du = h e^{-\min(a,b) h} \varphi(|a-b| h)`, exact at a = b."""
-    return h * np.exp(-np.minimum(a, b) * h) * phi(np.abs(a - b) * h)
+def rate_psi(a, b, h):
+    r""":math:`a\int_0^h e^{-a u} e^{-b (h-u)} du = a h e^{-\min(a,b) h} \varphi(|a-b| h)`, exact at a = b.
+
+    The amount reaching a compartment that empties at rate b, h after a unit amount was put
+    into one that empties into it at rate a (the depot's share of the central amount).
+    """
+    return a * h * np.exp(-np.minimum(a, b) * h) * phi(np.abs(a - b) * h)
 
 
 def _moment(j: int, x):
@@ -131,7 +135,8 @@ def _moment(j: int, x):
 
 
 def chi(a, b, h):
-    r""":math:`\int_0^h \psi(a, b, s)\,ds`: the central response to a unit-rate input into the depot.
+    r""":math:`\int_0^h \psi(a, b, s)\,ds` with :math:`\psi = ` :func:`rate_psi` / a: the response
+    to a unit-rate input into the depot.
 
     Directly :math:`(h\varphi(bh) - h\varphi(ah))/(a - b)`, which cancels when a and b are
     close relative to 1/h or to min(a, b); there the series
@@ -179,9 +184,7 @@ def conc_depot(t, a, lam, ka):
     ka = np.asarray(ka, float).reshape(-1, 1)
     out = np.zeros_like(s)
     for j in range(lam.shape[-1]):
-        lam_j = lam[:, j:j + 1]
-        m, d = np.minimum(ka, lam_j), np.abs(ka - lam_j)
-        out += (a[:, j:j + 1] * ka) * s * np.exp(-m * s) * phi(d * s)
+        out += a[:, j:j + 1] * rate_psi(ka, lam[:, j:j + 1], s)
     return out  # s = 0 before the dose, so out is already 0 there
 
 
@@ -196,15 +199,6 @@ def conc_infusion(t, duration, a, lam):
         # (1 - e^{-lam tau}) / lam, written with phi so it is exact as lam*tau -> 0
         out += a[:, j:j + 1] * tau * phi(lam_j * tau) * np.exp(-lam_j * (tp - tau))
     return out  # tau = tp = 0 before the start, so out is already 0 there
-
-
-def terminal_rate(p: dict) -> np.ndarray:
-    """Slowest rate (1/day) at which a linear model forgets a dose: min(lambda_z, ka)."""
-    _, lam = disposition(p)
-    slowest = lam.min(axis=-1)
-    if "ka" in p:
-        slowest = np.minimum(slowest, np.asarray(p["ka"], float))
-    return slowest
 
 
 # -- ODE right-hand side -------------------------------------------------------------------

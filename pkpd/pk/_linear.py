@@ -47,8 +47,13 @@ class Modes:
         self.width = width
 
     def at(self, rows, cols):
-        """The modes of subjects ``rows`` at parameter sets ``cols`` (broadcast together)."""
-        cols = cols if self.width > 1 else np.zeros_like(cols)
+        """The modes of subjects ``rows`` at parameter sets ``cols`` (broadcast together).
+
+        With one parameter set per subject the result keeps the shape of ``rows`` (it
+        broadcasts against ``cols``), so no (subject x output) copy is made.
+        """
+        if self.width == 1:
+            cols = 0
         ka = None if self.ka is None else self.ka[rows, cols]
         return self.lam[rows, cols], self.proj[rows, cols], ka, self.V[rows, cols]
 
@@ -67,7 +72,7 @@ def transition(lam, proj, ka, h, forced: bool = True):
     if ka is not None:
         kam = ka[..., None]
         E[..., DEPOT, DEPOT] = np.exp(-ka * h)
-        E[..., 1:, DEPOT] = np.einsum("...ja,...j->...a", proj[..., :, 0], kam * _pk.psi(kam, lam, hm))
+        E[..., 1:, DEPOT] = np.einsum("...ja,...j->...a", proj[..., :, 0], _pk.rate_psi(kam, lam, hm))
         if forced:
             G[..., DEPOT, DEPOT] = h * _pk.phi(ka * h)
             G[..., 1:, DEPOT] = np.einsum("...ja,...j->...a", proj[..., :, 0], kam * _pk.chi(kam, lam, hm))
@@ -86,7 +91,7 @@ def _solve_periodic(lam, proj, ka, tau, y):
     if ka is not None:
         x[..., DEPOT] = y[..., DEPOT] / -np.expm1(-ka * tau)
         kam = ka[..., None]
-        into = np.einsum("...ja,...j->...a", proj[..., :, 0], kam * _pk.psi(kam, lam, tm))  # E(tau)[1:, depot]
+        into = np.einsum("...ja,...j->...a", proj[..., :, 0], _pk.rate_psi(kam, lam, tm))  # E(tau)[1:, depot]
         z += into * x[..., DEPOT, None]
     x[..., 1:] = np.einsum("...jab,...b,...j->...a", proj, z, 1.0 / -np.expm1(-lam * tm))
     return x
@@ -183,7 +188,134 @@ def concentrations(events: Events, p: dict) -> np.ndarray:
 
 
 def _outputs(events: Events, modes: Modes, X, Rt) -> np.ndarray:
-    """Central concentration at every output from the state after the last event before it."""
+    """Central concentrations at the outputs: a walk along shared output times, else one by one."""
+    shared = events.event_slot is not None or bool(np.all(events.out_time == events.out_time[:1]))
+    if shared and modes.width == 1:
+        return _walk(events, modes, X, Rt)
+    return _each(events, modes, X, Rt)
+
+
+def _walk(events: Events, modes: Modes, X, Rt) -> np.ndarray:
+    """Outputs at times shared by all subjects, stepping from one output to the next.
+
+    Between two outputs every subject moves by E(h) x + G(h) r with the step h common to
+    all (E and G computed once per distinct step). A subject's events between two outputs
+    are added on top by superposition, each moved from its own time to the output: a
+    bolus b as E(t - s) b, a rate change dr as G(t - s) dr. Where a reset or a steady state
+    is among them, the state is instead the state after the last of them (from the event
+    loop) moved to the output. These per-subject terms are computed at once, before the walk.
+    """
+    n, K = events.out_time.shape
+    times = events.out_time[0]
+    rows = np.arange(n)
+    lam, proj, ka, V = modes.at(rows, np.zeros(n, dtype=np.int64))
+    forced = bool(np.any(Rt != 0))
+    slot = events.event_slot
+    if slot is None:  # outputs at shared times but placed by position (dataset records)
+        pos = events.out_position
+        J = events.time.shape[1]
+        slot = np.full((n, J), K)
+        for k in range(K - 1, -1, -1):  # the first output after each event
+            slot[np.arange(J)[None, :] < pos[:, k:k + 1]] = k
+    J = slot.shape[1]
+    inside = slot < K
+    # Pairs (subject, output) with events since the previous output, and the number of
+    # events applied once the output is reached.
+    last = np.ones(slot.shape, bool)
+    last[:, :-1] = slot[:, 1:] != slot[:, :-1]
+    pi, pj = np.nonzero(last & inside)
+    pk, e = slot[pi, pj], pj + 1
+    pair = np.full((n, J), -1)
+    pair[pi, pj] = np.arange(pi.size)
+    # Every event points to its pair: the pair at the end of its run of equal slots (pair
+    # numbers increase along a row, so it is the smallest one at or after the event).
+    big = pi.size
+    owner = np.flip(np.minimum.accumulate(np.flip(np.where(pair >= 0, pair, big), axis=1), axis=1), axis=1)
+    owner = np.where(inside, owner, 0)
+    hard = np.zeros(pi.size, bool)
+    ei, ej = np.nonzero(inside)
+    np.logical_or.at(hard, owner[ei, ej], events.reset[ei, ej] | (events.ss[ei, ej] >= 0))
+    padded_time = np.concatenate([events.time[:, :1], events.time], axis=1)
+    # Replacements: the state after the last event, moved to the output.
+    hi = np.flatnonzero(hard)
+    h = np.maximum(times[pk[hi]] - padded_time[pi[hi], e[hi]], 0.0)
+    E, G = transition(lam[pi[hi]], proj[pi[hi]], _sub(ka, pi[hi]), h, forced=forced)
+    replace = _apply(E, X[pi[hi], e[hi]])
+    if forced:
+        replace += _apply(G, Rt[pi[hi], e[hi]])
+    # Additions: each event of the other pairs, moved to its output, summed per pair.
+    soft = inside & ~hard[owner] if pi.size else inside
+    si, sj = np.nonzero(soft)
+    h = np.maximum(times[slot[si, sj]] - events.time[si, sj], 0.0)
+    E, G = transition(lam[si], proj[si], _sub(ka, si), h, forced=forced)
+    bolus = np.zeros((si.size, 3))
+    bolus[:, :2] = events.bolus[si, sj]
+    change = np.zeros((si.size, 3))
+    change[:, :2] = events.rate[si, sj]
+    gain = _apply(E, bolus)
+    if forced:
+        gain += _apply(G, change)
+    added = np.zeros((pi.size, 3))
+    added_rate = np.zeros((pi.size, 3))
+    np.add.at(added, owner[si, sj], gain)
+    np.add.at(added_rate, owner[si, sj], change)
+    where_hard = np.full(pi.size, -1)
+    where_hard[hi] = np.arange(hi.size)
+
+    order = np.argsort(pk, kind="stable")
+    bounds = np.searchsorted(pk[order], np.arange(K + 1))
+    out = np.empty((K, n))  # filled by rows (contiguous), transposed at the end
+    x, spare, tmp = np.zeros((3, n)), np.zeros((3, n)), np.empty(n)
+    r = np.zeros((3, n))
+    cache: dict[float, list] = {}
+    previous = times[0]
+    for k in range(K):
+        step = times[k] - previous
+        previous = times[k]
+        if step > 0:
+            plan = cache.get(step)
+            if plan is None:
+                E, G = transition(lam, proj, ka, np.full(n, step), forced=forced)
+                plan = cache[step] = _plan(E, G if forced else None)
+            for a, terms in plan:  # spare[a] = sum of (matrix entry) * (state or rate) over the row
+                if not terms:
+                    spare[a].fill(0.0)
+                    continue
+                (v, source, b), rest = terms[0], terms[1:]
+                np.multiply(v, (x if source == 0 else r)[b], out=spare[a])
+                for v, source, b in rest:
+                    np.multiply(v, (x if source == 0 else r)[b], out=tmp)
+                    spare[a] += tmp
+            x, spare = spare, x
+        sel = order[bounds[k]:bounds[k + 1]]
+        if sel.size:
+            easy = sel[~hard[sel]]
+            if easy.size:
+                who = pi[easy]
+                x[:, who] += added[easy].T
+                r[:, who] += added_rate[easy].T
+            tough = sel[hard[sel]]
+            if tough.size:
+                who = pi[tough]
+                x[:, who] = replace[where_hard[tough]].T
+                r[:, who] = Rt[who, e[tough]].T
+        out[k] = x[CENTRAL]
+    return np.ascontiguousarray(out.T) / V[:, None]  # C order, as callers' BLAS products expect
+
+
+def _plan(E, G) -> list:
+    """Per state row, the (entry, source, column) products of E x + G r that are not zero
+    for every subject (source 0: the state x, 1: the rate r)."""
+    plan = []
+    for a in range(3):
+        terms = [(np.ascontiguousarray(M[:, a, b]), source, b)
+                 for source, M in ((0, E), (1, G)) if M is not None for b in range(3) if np.any(M[:, a, b])]
+        plan.append((a, terms))
+    return plan
+
+
+def _each(events: Events, modes: Modes, X, Rt) -> np.ndarray:
+    """Every output from the state after the last event before it (outputs at any times)."""
     n, K = events.out_position.shape
     out = np.empty((n, K))
     depot_rate = bool(np.any(Rt[..., DEPOT] != 0))
@@ -195,8 +327,7 @@ def _outputs(events: Events, modes: Modes, X, Rt) -> np.ndarray:
         b = min(K, a + step)
         pos = events.out_position[:, a:b]
         t_out = events.out_time[:, a:b]
-        h = np.maximum(t_out - padded_time[rows, pos], 0.0)
-        h = np.where(pos == 0, 0.0, h)
+        h = np.where(pos == 0, 0.0, np.maximum(t_out - padded_time[rows, pos], 0.0))
         x = X[rows, pos]
         lam, proj, ka, V = modes.at(rows, events.out_record[:, a:b])
         hm = h[..., None]
@@ -207,7 +338,7 @@ def _outputs(events: Events, modes: Modes, X, Rt) -> np.ndarray:
             amount += np.einsum("...j,...j->...", proj[..., :, 0, 1], e_lam) * x[..., PERIPHERAL]
         if ka is not None:
             kam = ka[..., None]
-            amount += np.einsum("...j,...j->...", pc, kam * _pk.psi(kam, lam, hm)) * x[..., DEPOT]
+            amount += np.einsum("...j,...j->...", pc, _pk.rate_psi(kam, lam, hm)) * x[..., DEPOT]
             if depot_rate:
                 amount += np.einsum("...j,...j->...", pc, kam * _pk.chi(kam, lam, hm)) * Rt[rows, pos, DEPOT]
         if central_rate:

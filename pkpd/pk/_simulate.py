@@ -30,8 +30,9 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
         dataset (:func:`pkpd.read_nonmem`): then every individual gets its own records,
         covariates and outputs (see Returns).
     times : array-like
-        Output times, strictly increasing, >= 0, in ``time_unit`` (regimens only; a
-        dataset's outputs are its records).
+        Output times, strictly increasing, >= 0, in ``time_unit``. Required for regimens;
+        for a dataset, optional: without it the outputs are the dataset's records, with it
+        every individual's concentrations on this grid.
     time_unit : {"day", "week", "hour"}
         Unit of ``times`` (default days, as everywhere in pkpd).
     population : Population, optional
@@ -61,7 +62,12 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
         (day) and ``week``; ``regimen_text``; attrs with the model file, its SHA-256, the
         typical parameters (JSON), the engine and the population's sampling and seed.
 
-        For a dataset, one entry per record (dimension ``record``, in the file's order):
+        For a dataset with ``times``: ``concentration`` (individual, time) in mg/L, with
+        ``ID`` per individual and the individual parameters (those constant within every
+        individual).
+
+        For a dataset without ``times``, one entry per record (dimension ``record``, in the
+        file's order):
         ``concentration`` (mg/L, the individual prediction after the record's own events,
         at every record as NONMEM tabulates it), ``DV`` (simulated observation at EVID 0
         records with MDV 0, NaN elsewhere), ``observed`` (the file's DV, when it has one),
@@ -78,11 +84,11 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
     model = load_model(model)
     method = engine(model, method)
     if isinstance(regimens, Dataset):
-        if times is not None or population is not None or n_subjects is not None:
-            raise PkpdError("A dataset brings its own individuals and output records; give no times=, "
-                            "population= or n_subjects= with it.")
-        return simulate_dataset(model, regimens, seed=seed, weight=weight, variability=variability, method=method,
-                                rtol=rtol, atol=atol, solver=solver)
+        if population is not None or n_subjects is not None:
+            raise PkpdError("A dataset brings its own individuals; give no population= or n_subjects= with it.")
+        grid = None if times is None else _units.to_days(increasing_times(times), time_unit)
+        return simulate_dataset(model, regimens, times=grid, seed=seed, weight=weight, variability=variability,
+                                method=method, rtol=rtol, atol=atol, solver=solver)
     if times is None:
         raise PkpdError("simulate needs output times for regimens, e.g. simulate(model, regimen, [0, 7, 14]).")
     if variability is not True:
@@ -140,15 +146,14 @@ def _record_parameters(model, data: Dataset, seed, weight, variability: bool) ->
     return records.individual(model), w
 
 
-def simulate_dataset(model, data: Dataset, *, seed: int = DEFAULT_SEED, weight=None, variability: bool = True,
-                     method: str = "auto", **ode_options) -> xr.Dataset:
-    """Predictions at every record of ``data``; see :func:`simulate`."""
+def simulate_dataset(model, data: Dataset, *, times=None, seed: int = DEFAULT_SEED, weight=None,
+                     variability: bool = True, method: str = "auto", **ode_options) -> xr.Dataset:
+    """Predictions of ``data``'s individuals, at its records or on a grid (days); see :func:`simulate`."""
     model = load_model(model)
     seed = whole("seed", seed, minimum=0)
     if not isinstance(variability, bool):
         raise PkpdError(f"variability must be True or False, got {variability!r}.")
-    known = set(model.dose_parameter_names) | {"F", "tlag"} if model.absorption == "first_order" else \
-        set(model.dose_parameter_names)
+    known = set(model.dose_parameter_names) | ({"F", "tlag"} if model.absorption == "first_order" else set())
     for name, column in data.parameters.items():
         if name not in known:
             from .._checks import nearest
@@ -157,7 +162,8 @@ def simulate_dataset(model, data: Dataset, *, seed: int = DEFAULT_SEED, weight=N
                             + nearest(name, known))
     per_record, w = _record_parameters(model, data, seed, weight, variability)
     compartments = dict(data.compartments) if data.compartments is not None else nonmem_compartments(model)
-    conc = np.empty(data.n_records)
+    grid = None if times is None else np.asarray(times, float)
+    conc = np.empty(data.n_records) if grid is None else np.empty((data.n_individuals, grid.size))
     # Individuals with similar numbers of records share a table (padding at most doubles it).
     counts = np.bincount(data.individual, minlength=data.n_individuals)
     bucket = np.ceil(np.log2(np.maximum(counts, 1))).astype(int)
@@ -166,11 +172,15 @@ def simulate_dataset(model, data: Dataset, *, seed: int = DEFAULT_SEED, weight=N
         who = np.flatnonzero(bucket == b)
         table = DoseTable.from_dataset(data, who, compartments)
         R = table.time.shape[1]
-        col = np.arange(R)
-        index = np.minimum(starts[who, None] + col[None, :], starts[who, None] + counts[who, None] - 1)
+        index = np.minimum(starts[who, None] + np.arange(R)[None, :], starts[who, None] + counts[who, None] - 1)
         individual = {k: np.asarray(v, float)[index] for k, v in per_record.items()}
-        c = table_concentrations(model, table, individual, None, method, **ode_options)
-        conc[index[table.valid]] = c[:, :R][table.valid]
+        c = table_concentrations(model, table, individual, grid, method, **ode_options)
+        if grid is None:
+            conc[index[table.valid]] = c[:, :R][table.valid]
+        else:
+            conc[who] = c
+    if grid is not None:
+        return _grid_dataset(model, data, conc, grid, per_record, w, method, seed, variability)
     observed = (np.asarray(data["EVID"]) == 0) & (np.asarray(data["MDV"]) == 0)
     dv = np.where(observed, conc, np.nan)
     err = model.error_values
@@ -179,6 +189,27 @@ def simulate_dataset(model, data: Dataset, *, seed: int = DEFAULT_SEED, weight=N
         e = rng.standard_normal((2, data.n_records))
         dv = np.where(observed, conc * (1.0 + err["proportional"] * e[0]) + err["additive"] * e[1], np.nan)
     return _record_dataset(model, data, conc, dv, per_record, w, method, seed, variability)
+
+
+def _grid_dataset(model, data: Dataset, conc, grid, per_record, w, method, seed, variability) -> xr.Dataset:
+    first = np.searchsorted(data.individual, np.arange(data.n_individuals), side="left")
+    out = {"concentration": (("individual", "time"), conc, {"units": "mg/L",
+                                                            "long_name": "free drug concentration in serum"})}
+    same = lambda v: np.all(v == v[first][data.individual])  # noqa: E731 - constant within every individual
+    if w is not None and same(np.asarray(w, float)):
+        out["weight"] = (("individual",), np.asarray(w, float)[first], {"units": "kg", "long_name": "body weight"})
+    for name, values in per_record.items():
+        values = np.asarray(values, float)
+        if same(values):
+            out[name] = (("individual",), values[first], {"units": model.spec(name).unit,
+                                                          "long_name": f"individual {name}"})
+    coords = {"individual": np.arange(data.n_individuals), "ID": ("individual", np.asarray(data.ids, float)),
+              **_provenance.time_coords(grid)}
+    return xr.Dataset(out, coords=coords, attrs={
+        "title": f"pkpd simulation of model {model.name} for the individuals of a NONMEM dataset",
+        **_provenance.attrs(model, engine=method, population="dataset", seed=str(seed),
+                            variability=str(variability).lower(), dataset=data.source,
+                            time_varying_covariates=",".join(data.time_varying()))})
 
 
 def _record_dataset(model, data: Dataset, conc, dv, per_record, w, method, seed, variability) -> xr.Dataset:
