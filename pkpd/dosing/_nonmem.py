@@ -8,7 +8,8 @@ rxode2 means the same here:
   skipped (NONMEM's IGNORE=C and IGNORE=#; ``@`` stands for any letter or ``@``, as
   NONMEM's IGNORE=@). The skipped lines are listed in ``Dataset.skipped``.
 * ``.`` is NONMEM's missing value: 0 for the data items EVID, AMT, CMT, RATE, II, ADDL,
-  SS and MDV (as NONMEM reads it), missing for DV and covariates. Any other text in a
+  SS and MDV (as NONMEM reads it), missing for DV and covariates. A record with MDV 1 has
+  no observation: its DV is missing whatever the file holds there (NONMEM ignores it). Any other text in a
   column pkpd reads is an error naming the ID, the row, the CSV line and the column.
 * ID and TIME are required. A new block of ID starts a new individual (IDs 1, 2, 1 are
   three individuals); within one, TIME may not decrease. TIME must be >= 0.
@@ -16,8 +17,9 @@ rxode2 means the same here:
   is in the same unit and RATE is mg per that unit. AMT is mg and DV mg/L.
 * EVID, CMT, SS, ADDL and MDV must be whole numbers (EVID 1.5 or ADDL 2.7 are errors,
   never truncated). Without an EVID column NONMEM's default holds: a record with AMT > 0
-  (and MDV 1 or no MDV) is a dose, the others observations. Without MDV, MDV is 1 except
-  on observations with a DV.
+  (and MDV 1 or no MDV) is a dose, the others observations. Without MDV, MDV is 0 on
+  observation records and 1 on the others (a DV of '.' on an observation is then unknown,
+  e.g. to be simulated).
 * EVID 0 observation, 1 dose, 2 other event, 3 reset, 4 reset and dose. Observation,
   other and reset records carry no dose (AMT, RATE, SS, ADDL 0). SS 0, 1 or 2; SS and
   ADDL need II > 0, except the steady-state constant infusion (AMT 0, RATE > 0, II 0,
@@ -217,9 +219,11 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
     cols["EVID"] = evid
     for name in ("EVID", "CMT", "SS", "ADDL"):
         _whole(name, cols[name], where)
-    if mdv is None:
-        mdv = np.where((evid == 0) & ~np.isnan(cols["DV"]), 0.0, 1.0)
+    if mdv is None:  # NONMEM: observation records are observed (MDV 0), others not
+        mdv = np.where(evid == 0, 0.0, 1.0)
     cols["MDV"] = mdv
+    # NONMEM ignores DV where MDV is 1: no observation there (a written file may hold 0).
+    cols["DV"] = np.where(mdv == 1, np.nan, cols["DV"])
     _check_records(cols, where)
 
     individual = np.cumsum(np.r_[False, cols["ID"][1:] != cols["ID"][:-1]]).astype(np.int64)
