@@ -141,22 +141,26 @@ def _steady_states(events: Events, p: dict, system: _System, n: int) -> np.ndarr
     rtol, atol = system.options["rtol"], system.options["atol"]
     x = system.initial(q, m)
     x[:2] += bolus
+    # States that move: the depot (with absorption), central, peripheral (2 cmt), target (TMDD).
+    active = [i for i, on in enumerate(("ka" in q, True, system.two_cmt, model.elimination == "tmdd_qss")) if on]
+    a = len(active)
     for _ in range(SS_MAX_ITERATIONS):
         # Newton on F(x) = cycle(x) - x, with the Jacobian of cycle() from forward differences
-        # (the five copies integrate as one system).
+        # (the copies integrate as one system).
         eps = np.sqrt(rtol) * np.maximum(np.abs(x), atol / rtol)
-        stacked = np.tile(x, 5)
-        for i in range(4):
-            stacked[i, (i + 1) * m:(i + 2) * m] += eps[i]
-        y = cycle(stacked, 5)
+        stacked = np.tile(x, a + 1)
+        for c, i in enumerate(active):
+            stacked[i, (c + 1) * m:(c + 2) * m] += eps[i]
+        y = cycle(stacked, a + 1)
         fx = y[:, :m] - x
         if np.all(np.abs(fx) <= atol + rtol * np.abs(y[:, :m])):
             x = y[:, :m]
             break
-        jac = np.empty((m, 4, 4))
-        for i in range(4):
-            jac[:, :, i] = ((y[:, (i + 1) * m:(i + 2) * m] - y[:, :m]) / eps[i]).T
-        step = np.linalg.solve(jac - np.eye(4), -fx.T[:, :, None])[:, :, 0].T
+        jac = np.empty((m, a, a))
+        for c, i in enumerate(active):
+            jac[:, :, c] = ((y[active, (c + 1) * m:(c + 2) * m] - y[active, :m]) / eps[i]).T
+        step = np.zeros_like(x)
+        step[active] = np.linalg.solve(jac - np.eye(a), -fx[active].T[:, :, None])[:, :, 0].T
         # Keep amounts >= 0: shorten the step where it would cross zero.
         with np.errstate(divide="ignore", invalid="ignore"):
             limit = np.where(step < 0, -0.9 * x / step, np.inf).min(axis=0)
@@ -213,28 +217,28 @@ def _shared_clock(events: Events, p: dict, system: _System, ss_state) -> np.ndar
     out_pos, out_time = events.out_position[0], events.out_time[0]
     K = out_pos.size
     out = np.full((n, K), np.nan)
-    p_at = _at(p, rows, events.out_record[:, 0])
-    y = system.initial(p_at, n)
+    y = system.initial(_at(p, rows, events.record[:, 0]), n)
     initial = y.copy()
     rate = np.zeros((2, n))
-    first = out_pos == 0
-    if first.any():
-        out[:, first] = system.concentration(y, p_at)[:, None]
+    first = np.flatnonzero(out_pos == 0)
+    if first.size:
+        out[:, first] = system.concentration(y[:, :, None], _at(p, rows[:, None], events.out_record[:, first]))
     for j in range(J):
         _apply_event(y, rate, *_event(events, j), ss_state, initial)
         start = times[j]
         stop = times[j + 1] if j + 1 < J else max(start, out_time.max())
         mine = np.flatnonzero(out_pos == j + 1)
+        # Each output reads the state with its own record's parameters (V, and KSS for TMDD).
+        own = _at(p, rows[:, None], events.out_record[:, mine])
         if stop == start:
             if mine.size:
-                q = _at(p, rows, events.out_record[:, mine[0]])
-                out[:, mine] = system.concentration(y, q)[:, None]
+                out[:, mine] = system.concentration(y[:, :, None], own)
             continue
         q = _at(p, rows, events.record[:, j + 1] if j + 1 < J else events.out_record[:, -1])
         states, t, y = system.segment(y, start, stop, out_time[mine], q, rate)
         if mine.size:
             idx = np.searchsorted(t, out_time[mine])
-            out[:, mine] = system.concentration(states[:, :, idx], {k: v[:, None] for k, v in q.items()})
+            out[:, mine] = system.concentration(states[:, :, idx], own)
     if np.isnan(out).any():
         raise SolverError("Internal error: some output times were not reached by the ODE engine.")
     return out
