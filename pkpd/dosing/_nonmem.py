@@ -69,21 +69,24 @@ class _Where:
         return f"{text}, column {column}" if column else text
 
 
-def _read_rows(source, ignore: str):
-    """(header, rows of text, CSV line of each row, skipped lines, origin) of a CSV or a DataFrame."""
-    def comment(text: str) -> bool:
-        c = text.lstrip()[:1]
-        return bool(c) and (c in ignore or ("@" in ignore and c.isalpha()))
+def _is_comment(first: np.ndarray, ignore: str) -> np.ndarray:
+    """Rows whose first field starts (after blanks) with an ignore character ('@': also any letter)."""
+    lead = pd.Series(first, dtype=object).astype(str).str.lstrip().str[:1]
+    out = lead.isin(list(ignore)).to_numpy(bool, copy=True)
+    if "@" in ignore:
+        out = out | lead.str.isalpha().fillna(False).to_numpy(bool)
+    return out
 
+
+def _read_rows(source, ignore: str):
+    """(header, columns of text, CSV line of each row, skipped lines, origin) of a CSV or a DataFrame."""
     if isinstance(source, pd.DataFrame):
         header = [str(c) for c in source.columns]
-        rows, lines, skipped = [], [], []
-        for pos, values in enumerate(source.itertuples(index=False)):
-            text = ["." if (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
-            (skipped if text and comment(text[0]) else lines).append(pos + 2)
-            if not (text and comment(text[0])):
-                rows.append(text)
-        return header, rows, np.asarray(lines, dtype=np.int64), tuple(skipped), "a DataFrame"
+        lines = np.arange(len(source), dtype=np.int64) + 2  # as in a CSV with a header line
+        columns = [source.iloc[:, j].to_numpy() for j in range(source.shape[1])]
+        comment = _is_comment(columns[0], ignore) if columns else np.zeros(0, bool)
+        return (header, [c[~comment] for c in columns], lines[~comment], tuple(lines[comment].tolist()),
+                "a DataFrame")
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -91,44 +94,43 @@ def _read_rows(source, ignore: str):
         raise PkpdError(f"NONMEM dataset {str(path)!r} does not exist.") from None
     except UnicodeDecodeError as err:
         raise PkpdError(f"NONMEM dataset {str(path)!r} is not UTF-8 text (byte {err.start}).") from None
-    header, rows, lines, skipped = None, [], [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        if header is None:
-            header = next(csv.reader(io.StringIO(raw.strip().lstrip("#@"))))
-            continue
-        if comment(raw):
-            skipped.append(number)
-            continue
-        fields = next(csv.reader(io.StringIO(raw)))
+    numbered = [(k, line) for k, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not numbered:
+        raise PkpdError(f"NONMEM dataset {str(path)!r} is empty.")
+    header = next(csv.reader([numbered[0][1].strip().lstrip("#@")]))
+    body = numbered[1:]
+    comment = _is_comment(np.asarray([line for _, line in body], dtype=object), ignore) if body else np.zeros(0, bool)
+    skipped = tuple(k for (k, _), c in zip(body, comment) if c)
+    kept = [(k, line) for (k, line), c in zip(body, comment) if not c]
+    rows = list(csv.reader([line for _, line in kept]))
+    lines = np.asarray([k for k, _ in kept], dtype=np.int64)
+    for (number, _), fields in zip(kept, rows):
         if len(fields) != len(header):
             raise PkpdError(f"NONMEM dataset {str(path)!r}, CSV line {number}: {len(fields)} fields, but the header "
                             f"names {len(header)} columns. Mark comment rows with 'C' or '#' in the first column.")
-        rows.append(fields)
-        lines.append(number)
-    if header is None:
-        raise PkpdError(f"NONMEM dataset {str(path)!r} is empty.")
-    return header, rows, np.asarray(lines, dtype=np.int64), tuple(skipped), str(path)
+    columns = [np.asarray([r[j] for r in rows], dtype=object) for j in range(len(header))]
+    return header, columns, lines, skipped, str(path)
 
 
-def _numbers(name: str, texts: list[str], where: _Where, missing_is_zero: bool) -> np.ndarray:
+def _numbers(name: str, values: np.ndarray, where: "_Where", missing_is_zero: bool) -> np.ndarray:
     """Floats of one column; '.' (and an empty field) is NONMEM's missing value."""
-    out = np.empty(len(texts))
-    for i, t in enumerate(texts):
-        t = t.strip()
-        if t in (".", ""):
-            out[i] = 0.0 if missing_is_zero else np.nan
-            continue
-        try:
-            x = float(t)
-        except ValueError:
-            raise PkpdError(f"{where(i, name)}: {t!r} is not a number. NONMEM's missing value is '.'; "
-                            "comment rows start with 'C' or '#'.") from None
-        if not math.isfinite(x):
-            raise PkpdError(f"{where(i, name)}: {t!r} is not a finite number.")
-        out[i] = x
-    return out
+    if values.dtype.kind in "iuf":
+        x = values.astype(float)
+        missing = np.isnan(x)
+    else:
+        text = pd.Series(values, dtype=object).astype(str).str.strip()
+        missing = (text.isin([".", ""]) | pd.isna(pd.Series(values, dtype=object))).to_numpy()
+        x = pd.to_numeric(text.where(~missing, "0"), errors="coerce").to_numpy(float)
+        bad = np.isnan(x) & ~missing
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise PkpdError(f"{where(i, name)}: {text.iloc[i]!r} is not a number. NONMEM's missing value is '.'; "
+                            "comment rows start with 'C' or '#'.")
+    bad = ~np.isfinite(x) & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PkpdError(f"{where(i, name)}: {values[i]!r} is not a finite number.")
+    return np.where(missing, 0.0 if missing_is_zero else np.nan, x)
 
 
 def _whole(name: str, values: np.ndarray, where: _Where) -> None:
@@ -182,19 +184,19 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
         raise PkpdError("read_nonmem needs time_unit= ('hour', 'day' or 'week'): the unit of TIME and II in the "
                         "file (RATE is mg per that unit). NONMEM datasets are often in hours; pkpd never guesses.")
     unit = _units.time_unit(time_unit)
-    header, rows, lines, skipped, origin = _read_rows(source, ignore)
+    header, rows, lines, skipped, origin = _read_rows(source, ignore)  # rows: one array per column
     names = [h.strip().upper() for h in header]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise PkpdError(f"NONMEM dataset {origin}: columns {dupes} appear twice.")
-    text = {n: [r[j] for r in rows] for j, n in enumerate(names)}
+    text = dict(zip(names, rows))
     for required in ("ID", "TIME"):
         if required not in text:
             raise PkpdError(f"NONMEM dataset {origin} has no {required} column; columns: {names}. Required: ID, "
                             f"TIME; read when present: {list(ITEMS[2:])}, covariates and dose-parameter columns.")
-    if not rows:
+    if not lines.size:
         raise PkpdError(f"NONMEM dataset {origin} has no records.")
-    ids_text = [t.strip() for t in text["ID"]]
+    ids_text = pd.Series(text["ID"], dtype=object).astype(str).str.strip().tolist()
     where = _Where(ids_text, lines)
     cols: dict[str, np.ndarray] = {"ID": _numbers("ID", text["ID"], where, False)}
     if np.isnan(cols["ID"]).any():
@@ -206,8 +208,8 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
         raise PkpdError(f"{where(i, 'TIME')}: TIME is missing ('.'); every record has a time.")
     cols["TIME"] = time
     for name in ("AMT", "CMT", "RATE", "II", "ADDL", "SS"):
-        cols[name] = _numbers(name, text[name], where, True) if name in text else np.zeros(len(rows))
-    cols["DV"] = _numbers("DV", text["DV"], where, False) if "DV" in text else np.full(len(rows), np.nan)
+        cols[name] = _numbers(name, text[name], where, True) if name in text else np.zeros(lines.size)
+    cols["DV"] = _numbers("DV", text["DV"], where, False) if "DV" in text else np.full(lines.size, np.nan)
     mdv = _numbers("MDV", text["MDV"], where, True) if "MDV" in text else None
     if mdv is not None:
         _whole("MDV", mdv, where)
@@ -257,7 +259,7 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
         bad = np.isnan(w) | (w <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise PkpdError(f"{where(i, weight_col)}: body weight {text[weight_col][i].strip()!r} is not allowed; "
+            raise PkpdError(f"{where(i, weight_col)}: body weight {str(text[weight_col][i]).strip()!r} is not allowed; "
                             "it must be a number of kg > 0 on every record.")
     params = {}
     for name, column in dict(parameters or {}).items():
@@ -278,7 +280,7 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
     used = set(cols)
     extra = tuple(n for n in names if n not in used)
     for n in extra:
-        cols[n] = np.asarray(text[n], dtype=object)
+        cols[n] = np.asarray([v if isinstance(v, str) else _text(np.asarray([v]))[0] for v in text[n]], dtype=object)
     order = tuple(ITEMS) + tuple(n for n in names if n not in ITEMS)
     return Dataset(cols, individual, lines, unit, tuple(covs), weight_col if weight_col in covs else None,
                    params, compartments, extra, order, skipped, origin)
