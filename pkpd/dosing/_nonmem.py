@@ -440,6 +440,11 @@ def write_nonmem(data, path=None, *, time_unit: str | None = None, weight=None, 
         cols["II"] = cols["II"] * factor
         rate = cols["RATE"]
         cols["RATE"] = np.where(rate > 0, rate / factor, rate)
+        from ..model._registry import PK_SPECS  # columns giving a lag, duration or rate change with the unit
+        for name, column in data.parameters.items():
+            internal = PK_SPECS[name].unit if name in PK_SPECS else "1"
+            power = 1 if internal == "day" else -1 if internal.endswith("/day") else 0
+            cols[column] = cols[column] * factor ** power
     dv = np.asarray(cols["DV"], float)
     cols["DV"] = np.where(np.isnan(dv) & (cols["MDV"] == 1), 0.0, dv)
     table = pd.DataFrame({name: _text(values) for name, values in cols.items()})

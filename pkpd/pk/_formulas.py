@@ -4,8 +4,12 @@ Every function is vectorised: parameters are arrays over subjects with shape ``(
 and times broadcast against them, so a population is evaluated without a Python loop
 over patients.
 
-Linear models (closed form, superposition)
--------------------------------------------
+Linear models (closed form)
+---------------------------
+The engine (:mod:`pkpd.pk._linear`) moves the state from event to event with the kernels
+below (:func:`disposition_modes`, :func:`rate_psi`, :func:`chi`, :func:`phi`); the
+single-dose responses here are the same kernels, summed (superposition).
+
 The central concentration after a unit IV bolus is a sum of exponentials
 :math:`h(t) = \sum_j a_j e^{-\lambda_j t}`. For one compartment :math:`a = 1/V`,
 :math:`\lambda = CL/V`. For two compartments, with :math:`k_{10}=CL/V`,
@@ -23,6 +27,8 @@ The central concentration after a unit IV bolus is a sum of exponentials
   (:math:`\varphi(0) = 1`). Written this way the formula is exact and stable when
   :math:`k_a = \lambda_j` (the degenerate case where textbook forms divide by zero) and
   never overflows in flip-flop kinetics.
+* A constant rate into the depot for h: :func:`chi`, the integral of the above over time,
+  with a series where the direct difference would cancel.
 
 Nonlinear models (ODE)
 ----------------------

@@ -10,7 +10,7 @@ disposition modes (:func:`pkpd.pk._formulas.disposition_modes`):
 * :math:`G_{dd} = h\varphi(k_a h)`, disposition block :math:`\sum_j P_j h\varphi(\lambda_j h)`,
   depot input into (central, peripheral) :math:`\sum_j P_j e_c\,k_a \chi(k_a, \lambda_j, h)`,
 
-in forms that stay exact when :math:`k_a = \lambda_j` (:func:`~pkpd.pk._formulas.psi`,
+in forms that stay exact when :math:`k_a = \lambda_j` (:func:`~pkpd.pk._formulas.rate_psi`,
 :func:`~pkpd.pk._formulas.chi`). The engine steps every subject from event to event
 (a loop over event positions, vectorised over subjects, each with its own step), then
 evaluates every output from the state after the last event before it.
@@ -214,9 +214,10 @@ def _walk(events: Events, modes: Modes, X, Rt) -> np.ndarray:
     if slot is None:  # outputs at shared times but placed by position (dataset records)
         pos = events.out_position
         J = events.time.shape[1]
-        slot = np.full((n, J), K)
-        for k in range(K - 1, -1, -1):  # the first output after each event
-            slot[np.arange(J)[None, :] < pos[:, k:k + 1]] = k
+        # The first output after event j is the number of outputs placed at or before it.
+        placed = np.zeros((n, J + 1), dtype=np.int64)
+        np.add.at(placed, (np.repeat(np.arange(n), K), np.minimum(pos, J).ravel()), 1)
+        slot = np.cumsum(placed, axis=1)[:, :J]
     J = slot.shape[1]
     inside = slot < K
     # Pairs (subject, output) with events since the previous output, and the number of

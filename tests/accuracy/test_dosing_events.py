@@ -219,9 +219,17 @@ def test_walk_along_shared_times_equals_output_by_output(monkeypatch):
     data = dataset(rows)
     times = np.linspace(0.0, 40.0, 161)
     walk = pkpd.simulate(model, data, times=times, variability=False).concentration.values
+    # Records at the same times for every ID: the outputs are records, placed by position.
+    same = dataset([(i, 0.0, 1, 100 * i, 1, 0, 5.0, 4, 0) for i in (1, 2, 3)] +
+                   [(i, 10.0, 1, 50, 2, 0, 7.0 if i == 2 else 0, 0, 1 if i == 2 else 0) for i in (1, 2, 3)] +
+                   [(i, 10.0, 3 if i == 3 else 2, 0, 1, 0, 0, 0, 0) for i in (1, 2, 3)],
+                   obs=np.linspace(0.0, 30.0, 31))
+    walk_records = pkpd.simulate(model, same, variability=False).concentration.values
     monkeypatch.setattr(_linear, "_walk", _linear._each)
     each = pkpd.simulate(model, data, times=times, variability=False).concentration.values
     np.testing.assert_allclose(walk, each, rtol=1e-12, atol=1e-14 * each.max())
+    each_records = pkpd.simulate(model, same, variability=False).concentration.values
+    np.testing.assert_allclose(walk_records, each_records, rtol=1e-12, atol=1e-14 * each_records.max())
 
 
 # -- closed form against the ODE ---------------------------------------------------------------

@@ -161,6 +161,18 @@ def test_regimens_written_and_read_back_simulate_the_same(tmp_path):
         np.testing.assert_allclose(grid.concentration.values[i], expected, rtol=1e-12, atol=1e-15)
 
 
+def test_writing_in_another_time_unit_converts_times_rates_and_time_columns(tmp_path):
+    table = pd.DataFrame(dict(ID=[1, 1, 1], TIME=[0.0, 0.0, 30.0], AMT=[100, 50, 0], EVID=[1, 1, 0], CMT=[1, 1, 1],
+                              RATE=[0, 10, 0], LAGT=[6.0, 0.0, 0.0]))
+    hours = pkpd.read_nonmem(table, time_unit="hour", parameters={"tlag_central": "LAGT"})
+    pkpd.write_nonmem(hours, tmp_path / "days.csv", time_unit="day")
+    days = pkpd.read_nonmem(tmp_path / "days.csv", time_unit="day", parameters={"tlag_central": "LAGT"})
+    assert days["LAGT"][0] == 0.25 and days["RATE"][1] == 240.0 and days["TIME"][2] == 1.25
+    model = make_model(absorption="none")
+    np.testing.assert_allclose(pkpd.simulate(model, days, variability=False).concentration.values,
+                               pkpd.simulate(model, hours, variability=False).concentration.values, rtol=1e-14)
+
+
 def test_write_refuses_what_records_cannot_hold():
     with pytest.raises(pkpd.PkpdError, match=r"repeats without end; NONMEM records need ADDL"):
         pkpd.write_nonmem({1: pkpd.parse_regimen("45 mg SC every 12 weeks")})
