@@ -68,11 +68,15 @@ class SteadyStates:
     phase: np.ndarray       # days since the last implied arrival
     kind: np.ndarray        # SS_BOLUS, SS_INFUSION or SS_CONSTANT
     add: np.ndarray         # True for SS=2 (added to the current state)
-    where: tuple            # record descriptions for messages
+    table: DoseTable | None = None
 
     @property
     def m(self) -> int:
         return int(self.subject.size)
+
+    def where(self, i: int) -> str:
+        """The record of steady state i, for messages (ID and CSV line)."""
+        return self.table.where(int(self.subject[i]), int(self.record[i]))
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
                                                                                       amount[qi, qr], 0.0),
         rate=q_rate / dpu, duration=_units.to_days(np.where(q_inf, q_dur, 0.0), unit),
         interval=_units.to_days(q_ii, unit), phase=_units.to_days(phase, unit), kind=kind, add=ss[qi, qr] == 2,
-        where=tuple(table.where(int(i), int(r)) for i, r in zip(qi, qr)))
+        table=table)
 
     # Every record is an event: its reset, its steady state and the running implied infusions.
     vi, vr = np.nonzero(valid)

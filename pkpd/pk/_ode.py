@@ -112,7 +112,7 @@ def _steady_states(events: Events, p: dict, system: _System, n: int) -> np.ndarr
         return out
     if ss.add.any():
         i = int(np.flatnonzero(ss.add)[0])
-        raise PkpdError(f"{ss.where[i]}: SS 2 adds a steady state to the current state, which is defined for "
+        raise PkpdError(f"{ss.where(i)}: SS 2 adds a steady state to the current state, which is defined for "
                         f"linear kinetics only; model '{model.name}' has {model.elimination} elimination. "
                         "Use SS 1 (reset to the steady state) or give the doses explicitly.")
     q = _at(p, ss.subject, ss.record)
@@ -167,7 +167,7 @@ def _steady_states(events: Events, p: dict, system: _System, n: int) -> np.ndarr
         x = x + step * np.minimum(1.0, np.where(np.isfinite(limit), limit, 1.0))
     else:
         worst = int(np.argmax(np.max(np.abs(fx) / (atol + rtol * np.abs(y[:, :m])), axis=0)))
-        raise SolverError(f"{ss.where[worst]}: the steady state did not converge within {SS_MAX_ITERATIONS} "
+        raise SolverError(f"{ss.where(worst)}: the steady state did not converge within {SS_MAX_ITERATIONS} "
                           f"Newton iterations over one dosing interval (change per cycle {np.abs(fx[:, worst]).max():.3g} "
                           f"mg, tolerance {atol:g} + {rtol:g}*|state|). Parameters: {_solver_context(q)}.")
     # The state at the record: phase p after the last implied arrival.

@@ -195,7 +195,9 @@ def _grid_dataset(model, data: Dataset, conc, grid, per_record, w, method, seed,
     first = np.searchsorted(data.individual, np.arange(data.n_individuals), side="left")
     out = {"concentration": (("individual", "time"), conc, {"units": "mg/L",
                                                             "long_name": "free drug concentration in serum"})}
-    same = lambda v: np.all(v == v[first][data.individual])  # noqa: E731 - constant within every individual
+
+    def same(v) -> bool:  # constant within every individual
+        return bool(np.all(v == v[first][data.individual]))
     if w is not None and same(np.asarray(w, float)):
         out["weight"] = (("individual",), np.asarray(w, float)[first], {"units": "kg", "long_name": "body weight"})
     for name, values in per_record.items():
