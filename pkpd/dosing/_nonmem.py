@@ -39,7 +39,6 @@ README section "Dosing conventions (NONMEM records)" and :mod:`pkpd.pk._events`.
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 from typing import Mapping
@@ -54,7 +53,6 @@ from ._dataset import ITEMS, Dataset
 from ._objects import Regimen, infusion_duration
 
 COMPARTMENT_NAMES = ("depot", "central")
-DOSE_ITEMS = ("EVID", "AMT", "CMT", "RATE", "II", "ADDL", "SS", "MDV")  # "." reads as 0
 WHOLE = {"EVID": (0, 4), "CMT": (0, None), "SS": (0, 2), "ADDL": (0, None), "MDV": (0, 1)}
 
 
