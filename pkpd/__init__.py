@@ -12,8 +12,8 @@ body weight in kg. Every function that takes times takes ``time_unit`` ("day" by
 from ._version import __version__
 from ._errors import PkpdError, PkpdWarning, SolverError
 
-# dosing: doses and regimens, their text form, NONMEM records
-from .dosing import (Amount, Course, Dose, Regimen, RegimenSyntaxError, Rule, WeightBands, parse_regimen,
+# dosing: doses and regimens, their text form, NONMEM datasets
+from .dosing import (Amount, Course, Dataset, Dose, Regimen, RegimenSyntaxError, Rule, WeightBands, parse_regimen,
                      read_nonmem, write_nonmem)
 # models: parameters, the registry, model files and the library, virtual patients
 from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Population, Prior, Transform, load_model,
@@ -37,7 +37,7 @@ from .plot import (densify_times, plot_comparison, plot_concentrations, plot_dos
 
 __all__ = [
     "__version__", "PkpdError", "PkpdWarning", "SolverError",
-    "Amount", "Course", "Dose", "Regimen", "RegimenSyntaxError", "Rule", "WeightBands", "parse_regimen",
+    "Amount", "Course", "Dataset", "Dose", "Regimen", "RegimenSyntaxError", "Rule", "WeightBands", "parse_regimen",
     "read_nonmem", "write_nonmem",
     "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Prior", "Transform",
     "load_model",

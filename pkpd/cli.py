@@ -70,9 +70,40 @@ def _times(args) -> np.ndarray:
     return np.arange(0.0, weeks * 7.0 + 1e-9, step)
 
 
+def _simulate_data(args) -> int:
+    """``pkpd simulate --data FILE --time-unit UNIT``: every ID of a NONMEM dataset its own records."""
+    from ._io import check_output, write_dataset
+    from .dosing import read_nonmem
+    from .pk import simulate
+    if args.regimen or args.n is not None or args.plot:
+        raise PkpdError("--data simulates the dataset's own IDs and records; give no --regimen, --n or --plot with it.")
+    if args.time_unit is None:
+        raise PkpdError("--data needs --time-unit (hour, day or week): the unit of TIME and II in the file.")
+    if args.out:
+        check_output(args.out)
+    data = read_nonmem(args.data, time_unit=args.time_unit)
+    grid = _times(args) if args.times_days is not None or args.times_weeks is not None else None
+    ds = simulate(args.model, data, grid, seed=args.seed, weight=args.weight)
+    c = ds.concentration.values
+    where = "on the grid" if grid is not None else "at observation records"
+    if grid is None:
+        c = c[(ds.EVID.values == 0)]
+    lo, mid, hi = np.quantile(c, [0.05, 0.5, 0.95]) if c.size else (np.nan,) * 3
+    print(f"{data.n_individuals} individuals, {data.n_records} records ({args.data}); concentration {where}: "
+          f"median {mid:.3g} mg/L (5-95%: {lo:.3g}-{hi:.3g})")
+    if args.out:
+        write_dataset(ds, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _simulate(args) -> int:
     from ._io import check_output, write_dataset
     from .pk import simulate
+    if args.data:
+        return _simulate_data(args)
+    if not args.regimen:
+        raise PkpdError("Give at least one --regimen (or --data FILE --time-unit UNIT for a NONMEM dataset).")
     if args.out:
         check_output(args.out)
     if args.plot:
@@ -247,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="simulate concentrations for one or more regimens")
     sim.add_argument("--model", default="ustekinumab_pk", help="library model name or .toml path")
-    sim.add_argument("--regimen", action="append", required=True,
+    sim.add_argument("--data", default=None, help="a NONMEM dataset (CSV): simulate its IDs at their records "
+                     "(or on --times-days/--times-weeks)")
+    sim.add_argument("--time-unit", default=None, help="unit of TIME and II in --data: hour, day or week (required)")
+    sim.add_argument("--regimen", action="append", default=None,
                      help="regimen text, e.g. '45 mg SC at weeks 0, 4 then every 12 weeks until week 52' "
                           "(repeat the option for several)")
     sim.add_argument("--weeks", type=float, default=24.0, help="simulate from week 0 to this week (default 24)")

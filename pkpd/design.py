@@ -23,14 +23,14 @@ import numpy as np
 
 from ._checks import number, whole
 from ._errors import PkpdError
-from .dosing import infusion_duration, named_regimens
+from .dosing import named_regimens
 from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
 from .pk._exposure import pk_key
 from .pk._on_mesh import Propagators, on_mesh
-from .pk._on_mesh import supports as on_mesh_supports
+from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
 
@@ -139,32 +139,22 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray |
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
                propagators=None) -> Trajectory:
     """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
-    engine at the node times otherwise (and for steady-state histories before day 0)."""
+    engine at the node times otherwise (and for steady states)."""
     horizon = float(mesh.times[-1])
-    if engine_for(model, method) == "closed_form" and on_mesh_supports(model, regimen, individual, horizon):
-        nodes, out, edges = on_mesh(model, regimen, individual, weight, mesh, propagators)
-        return Trajectory(mesh, nodes, out, edges)
+    if engine_for(model, method) == "closed_form":
+        events = regimen_events(model, regimen, individual, weight, horizon)
+        if on_mesh_supports(model, events):
+            nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            return Trajectory(mesh, nodes, out, edges)
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
     return assemble(mesh, main, side, edges)
 
 
-def breakpoints(regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
-    """Times (days) where a regimen's concentration has a kink or a jump: doses (SC after the lag)
-    and infusion ends, for every patient."""
-    lags = np.unique(np.asarray(individual.get("tlag", 0.0), float))
-    out = [np.zeros(0)]
-    for course in regimen.courses:
-        times = course.dose_times(horizon)
-        if course.route == "sc":
-            out.append((times[:, None] + lags[None, :]).ravel())
-        else:
-            out.append(times)
-        if course.route == "infusion":
-            amounts = np.unique(np.broadcast_to(course.amount.resolve(weight), np.shape(weight) or (1,)))
-            durations = np.unique(infusion_duration(amounts, course.rate, course.duration))
-            out.append((times[:, None] + durations[None, :]).ravel())
-    return np.unique(np.concatenate(out))
+def breakpoints(model, regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
+    """Times (days) where a regimen's concentration has a kink or a jump for any of these
+    patients: dose arrivals after their lag, infusion starts and ends, steady states."""
+    return event_breakpoints(regimen_events(model, regimen, individual, weight, horizon), horizon)
 
 
 def _as_score(latent, spread):
@@ -212,7 +202,7 @@ class RateEngine:
         individual = population.individual(model)
         self.variants, self.meshes = variants, []
         for variant in variants:
-            self.meshes.append(design.mesh(breakpoints(variant, individual, population.weight, horizon),
+            self.meshes.append(design.mesh(breakpoints(model, variant, individual, population.weight, horizon),
                                            self.eval_times))
         self.method = engine_for(model, method)
         self._trajectories, self._pk_key = None, None

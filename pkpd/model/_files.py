@@ -15,6 +15,15 @@ A model file reads like mrgsolve's ``$PARAM`` block::
     [population]
     weight = { median = 90, cv = 0.22, unit = "kg", source = "..." }
 
+    [error]     # optional: residual error of observations, DV = C (1 + e1) + e2
+    proportional = { value = 0.15, unit = "1",    source = "..." }   # SD of e1
+    additive     = { value = 0.01, unit = "mg/L", source = "..." }   # SD of e2
+
+Dose parameters of a dosing compartment (NONMEM's F, ALAG, R, D) are rows of the
+parameter table like any other: ``F_central``, ``tlag_central``, ``rate_central``,
+``duration_central``, and with a depot ``rate_depot``, ``duration_depot`` (the depot's F
+and lag are ``F`` and ``tlag``).
+
 A PD model file names the PK model it builds on (``pk_model``, a library name or a path
 next to the file) and adds ``[pd]`` with the response model ``type`` and its
 ``endpoints``: a registered family (``"PASI"``) or thresholds (``{ PASI75 = 0.75 }``).
@@ -40,11 +49,11 @@ from . import _library
 from ._model import Model
 from ._priors import prior_from_row
 from ._rows import Parameter
-from ._registry import EndpointFamily, endpoint_family, parameter_spec
+from ._registry import ERROR_SPECS, EndpointFamily, endpoint_family, parameter_spec
 
 MODEL_KEYS = ("name", "description", "references", "structure", "absorption", "elimination", "pk_model")
 ROW_KEYS = ("value", "unit", "description", "source", "lower", "upper", "assumption")
-SECTIONS = ("model", "parameters", "population", "pd", "priors")
+SECTIONS = ("model", "parameters", "population", "pd", "priors", "error")
 POPULATION_KEYS = ("weight",)
 WEIGHT_KEYS = ("median", "cv", "unit", "source")
 PD_KEYS = ("type", "endpoints")
@@ -68,8 +77,8 @@ def _text(where: str, key: str, value, required: bool = False) -> str:
     return value
 
 
-def _row(name: str, row, where: str) -> Parameter:
-    at = f"{where}, parameter '{name}'"
+def _row(name: str, row, where: str, spec=None, what: str = "parameter") -> Parameter:
+    at = f"{where}, {what} '{name}'"
     if not isinstance(row, Mapping):
         raise PkpdError(f"{at} must be a table such as "
                         f"{{ value = 1.0, unit = \"L/day\", source = \"...\" }}, got {row!r}.")
@@ -80,8 +89,8 @@ def _row(name: str, row, where: str) -> Parameter:
         if key in row:
             number(f"{at}: {key}", row[key])  # refuses true, text and nan with the row named
     if "unit" not in row:
-        spec = parameter_spec(name)
-        hint = f" (e.g. unit = \"{spec.unit}\")" if spec is not None else ""
+        known = spec if spec is not None else parameter_spec(name)
+        hint = f" (e.g. unit = \"{known.unit}\")" if known is not None else ""
         raise PkpdError(f"{at} gives no unit{hint}; every row states its unit.")
     source = _text(at, "source", row.get("source"))
     if not source.strip():
@@ -93,7 +102,8 @@ def _row(name: str, row, where: str) -> Parameter:
     try:
         return Parameter(name=name, value=row["value"], unit=_text(at, "unit", row["unit"]),
                          description=_text(at, "description", row.get("description")), source=source,
-                         lower=row.get("lower", -math.inf), upper=row.get("upper", math.inf), assumption=assumption)
+                         lower=row.get("lower", -math.inf), upper=row.get("upper", math.inf), assumption=assumption,
+                         spec=spec)
     except PkpdError as err:
         message = str(err)
         raise PkpdError(message if message.startswith(where) else f"{where}: {message}") from None
@@ -122,6 +132,15 @@ def _population(section, where: str) -> dict:
                          "cv": number(f"{at}: cv", spec["cv"], minimum=0),
                          "source": _text(at, "source", spec["source"], required=True)}
     return out
+
+
+def _error(section, where: str) -> tuple[Parameter, ...]:
+    """The [error] rows: residual error SDs with units and sources, like parameter rows."""
+    if not isinstance(section, Mapping):
+        raise PkpdError(f"{where}: [error] must be a table of rows such as "
+                        "proportional = { value = 0.15, unit = \"1\", source = \"...\" }.")
+    _unknown_keys(f"{where}, [error]", "row", section, tuple(ERROR_SPECS))
+    return tuple(_row(name, row, where, spec=ERROR_SPECS[name], what="[error] row") for name, row in section.items())
 
 
 def _endpoints(pd: Mapping, where: str) -> EndpointFamily:
@@ -201,6 +220,7 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         raise PkpdError(f"{where}: needs a [parameters] table.")
     params = tuple(_row(n, row, where) for n, row in table.items())
     population = _population(data.get("population", {}), where)
+    error = _error(data.get("error", {}), where)
     pd = data.get("pd", {})
     if not isinstance(pd, Mapping):
         raise PkpdError(f"{where}: [pd] must be a table.")
@@ -234,6 +254,11 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
                             f"({base.path}); change them there, or with Model.replace().")
         structure = dict(structure=base.structure, absorption=base.absorption, elimination=base.elimination)
         params = base.parameters + params
+        twice = sorted({p.name for p in error} & {p.name for p in base.error})
+        if twice:
+            raise PkpdError(f"{where}: [error] rows {twice} are already in pk_model '{base.name}' "
+                            f"({base.path}); change them there.")
+        error = base.error + error
         references = list(base.references) + references
         population = {**base.population, **population}
         priors = {**base.priors, **priors}
@@ -243,7 +268,8 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         return Model(name=name, **structure, parameters=params,
                      description=_text(f"{where}, [model]", "description", head.get("description")),
                      references=tuple(references), population=population, pd=dict(pd), endpoints=endpoints,
-                     priors=priors, sources=texts, path=origin, sha256=digest.hexdigest())
+                     priors=priors, error=error,
+                     sources=texts, path=origin, sha256=digest.hexdigest())
     except PkpdError as err:
         raise PkpdError(f"{where}: {err}") from None
 

@@ -9,8 +9,8 @@ from typing import Mapping
 from .._checks import nearest
 from .._errors import PkpdError
 from ._rows import Parameter
-from ._registry import (ABSORPTIONS, ELIMINATIONS, PK_SPECS, STRUCTURES, WEIGHT_SCALED, EndpointFamily,
-                        parameter_spec, response_model)
+from ._registry import (ABSORPTIONS, ELIMINATIONS, ERROR_SPECS, NONMEM_DOSE_NAMES, PK_SPECS, STRUCTURES,
+                        WEIGHT_SCALED, EndpointFamily, dose_parameters, parameter_spec, response_model)
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,15 @@ class Model:
     gives the named values (internal units) and ``model.replace(CL=0.3)`` a changed copy.
 
     ``pd`` holds the response model's name (``{"type": "pasi_turnover"}``) and
-    ``endpoints`` its endpoint family; ``sources`` the text of the model file and of the
-    files it builds on, so that a fit can carry the model with it; ``sha256`` their hash.
+    ``endpoints`` its endpoint family; ``error`` the residual error of observations
+    (rows ``proportional`` and ``additive``, see :data:`pkpd.model._registry.ERROR_SPECS`);
+    ``sources`` the text of the model file and of the files it builds on, so that a fit
+    can carry the model with it; ``sha256`` their hash.
+
+    Besides its structure's parameters, a model may give the dose parameters of its
+    dosing compartments (``F_central``, ``tlag_central``, ``rate_central``,
+    ``duration_central``; with a depot also ``rate_depot`` and ``duration_depot``; the
+    depot's own F and lag are ``F`` and ``tlag``).
     """
 
     name: str
@@ -36,6 +43,7 @@ class Model:
     pd: Mapping = field(default_factory=dict)
     endpoints: EndpointFamily | None = None
     priors: Mapping = field(default_factory=dict)
+    error: tuple[Parameter, ...] = ()
     sources: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     path: str = ""
     sha256: str = ""
@@ -79,11 +87,21 @@ class Model:
         if unknown_priors:
             raise PkpdError(f"Model '{self.name}': priors for {unknown_priors}, which are not in its parameter table "
                             f"{names}." + nearest(unknown_priors[0], names))
+        error = tuple(self.error)
+        for p in error:
+            if not isinstance(p, Parameter) or p.name not in ERROR_SPECS:
+                raise PkpdError(f"Model '{self.name}': [error] rows are {list(ERROR_SPECS)}, got "
+                                f"{getattr(p, 'name', p)!r}." + nearest(getattr(p, "name", ""), ERROR_SPECS))
+        object.__setattr__(self, "error", error)
         exps = [n for n in names if n.startswith("weight_exponent_")]
         if exps and "reference_weight" not in names:
             raise PkpdError(f"Model '{self.name}' has {exps} but no 'reference_weight' (kg) to scale by.")
 
     def _why_not(self, name: str) -> str:
+        if name in NONMEM_DOSE_NAMES:
+            return (f" NONMEM's {name} is '{NONMEM_DOSE_NAMES[name]}' here (dose parameters are named by "
+                    "compartment: the depot's F, tlag, rate_depot, duration_depot; the central compartment's "
+                    "F_central, tlag_central, rate_central, duration_central).")
         if name.startswith("bsv_"):
             spec = parameter_spec(name[4:])
             if spec is not None and not spec.individual:
@@ -105,7 +123,22 @@ class Model:
 
     @property
     def pk_names(self) -> tuple[str, ...]:
-        return STRUCTURES[self.structure] + ABSORPTIONS[self.absorption] + ELIMINATIONS[self.elimination]
+        """The structure's PK parameters, then the optional dose parameters this model gives."""
+        given = {p.name for p in self.parameters}
+        return (STRUCTURES[self.structure] + ABSORPTIONS[self.absorption] + ELIMINATIONS[self.elimination]
+                + tuple(n for n in dose_parameters(self.absorption) if n in given))
+
+    @property
+    def dose_parameter_names(self) -> tuple[str, ...]:
+        """Optional dose parameters a file of this structure may give (given or not)."""
+        return dose_parameters(self.absorption)
+
+    @property
+    def error_values(self) -> dict[str, float]:
+        """Residual error SDs by name ('proportional', 'additive'), 0 for a part not given."""
+        out = {name: 0.0 for name in ERROR_SPECS}
+        out.update({p.name: p.value for p in self.error})
+        return out
 
     @property
     def pd_names(self) -> tuple[str, ...]:
@@ -125,7 +158,7 @@ class Model:
     @property
     def valid_names(self) -> set[str]:
         base = self.pk_names + self.pd_names
-        valid = set(base) | {"reference_weight"}
+        valid = set(base) | {"reference_weight"} | set(self.dose_parameter_names)
         valid |= {f"bsv_{n}" for n in base if parameter_spec(n).individual}
         valid |= {f"weight_exponent_{n}" for n in WEIGHT_SCALED if n in base}
         return valid
@@ -171,12 +204,13 @@ class Model:
         >>> m.replace(CLL=0.3)
         Traceback (most recent call last):
         ...
-        pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'F', 'V', 'bsv_CL', 'bsv_V', 'ka', 'reference_weight', 'tlag', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
+        pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'F', 'F_central', 'V', 'bsv_CL', 'bsv_V', 'duration_central', 'duration_depot', 'ka', 'rate_central', 'rate_depot', 'reference_weight', 'tlag', 'tlag_central', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
         """
         updates = dict(values or {}, **kwargs)
         params = list(self.parameters)
         known = {p.name for p in params}
         optional = {n for n in self.pk_names + self.pd_names if parameter_spec(n).default is not None}
+        optional |= set(self.dose_parameter_names)
         for name, value in updates.items():
             if name not in known:
                 if name in optional:
@@ -186,7 +220,7 @@ class Model:
                     continue
                 allowed = sorted(known | optional)
                 raise PkpdError(f"Unknown parameter '{name}' for model '{self.name}'; valid names: {allowed}."
-                                + nearest(name, allowed))
+                                + nearest(name, allowed) + self._why_not(name))
         params = [dc_replace(p, value=updates[p.name], unit=p.unit, lower=p.lower, upper=p.upper, given="")
                   if p.name in updates else p for p in params]
         return dc_replace(self, parameters=tuple(params))

@@ -34,10 +34,62 @@ _PK = [
     ParameterSpec("kint", "1/day", POSITIVE, "internalisation rate of the drug-target complex"),
     ParameterSpec("kdeg", "1/day", POSITIVE, "degradation rate of free target"),
 ]
-PK_SPECS: Mapping[str, ParameterSpec] = FrozenMap({s.name: s for s in _PK})
+# Dose parameters of each dosing compartment: NONMEM's F, ALAG, R and D of that compartment
+# (F1/ALAG1/R1/D1 of the depot and F2/ALAG2/R2/D2 of the central compartment in ADVAN2/4).
+# The depot's bioavailability and lag are the absorption parameters F and tlag above. All
+# are optional: F and lag default to 1 and 0; a modelled rate or duration is needed only by
+# records with RATE -1 or -2. A dose meets the values of its compartment.
+_DOSE = [
+    ParameterSpec("F_central", "1", POSITIVE, "bioavailability of doses into the central compartment "
+                  "(NONMEM F2; may exceed 1 as a relative bioavailability)", default=1.0),
+    ParameterSpec("tlag_central", "day", NONNEGATIVE, "lag time of doses into the central compartment "
+                  "(NONMEM ALAG2)", default=0.0),
+    ParameterSpec("rate_central", "mg/day", POSITIVE, "modelled infusion rate of RATE=-1 doses into the central "
+                  "compartment (NONMEM R2)"),
+    ParameterSpec("duration_central", "day", POSITIVE, "modelled infusion duration of RATE=-2 doses into the "
+                  "central compartment (NONMEM D2)"),
+    ParameterSpec("rate_depot", "mg/day", POSITIVE, "modelled infusion rate of RATE=-1 doses into the depot "
+                  "(NONMEM R1)"),
+    ParameterSpec("duration_depot", "day", POSITIVE, "modelled infusion duration of RATE=-2 doses into the depot "
+                  "(NONMEM D1)"),
+]
+PK_SPECS: Mapping[str, ParameterSpec] = FrozenMap({s.name: s for s in _PK + _DOSE})
 STRUCTURES = {"1cmt": ("CL", "V"), "2cmt": ("CL", "V", "Q", "V2")}
 ABSORPTIONS = {"none": (), "first_order": ("ka", "F", "tlag")}
 ELIMINATIONS = {"linear": (), "michaelis_menten": ("Vmax", "Km"), "tmdd_qss": ("R0", "KSS", "kint", "kdeg")}
+# Dosing compartments and their dose parameters (F, lag, modelled rate, modelled duration),
+# by the compartment's role; the depot exists with first-order absorption only.
+DOSE_PARAMETERS = {
+    "depot": {"F": "F", "lag": "tlag", "rate": "rate_depot", "duration": "duration_depot"},
+    "central": {"F": "F_central", "lag": "tlag_central", "rate": "rate_central", "duration": "duration_central"},
+}
+# The NONMEM names of these parameters, so that a file using them gets a pointed hint.
+NONMEM_DOSE_NAMES = {"F1": "F", "ALAG1": "tlag", "R1": "rate_depot", "D1": "duration_depot",
+                     "F2": "F_central", "ALAG2": "tlag_central", "R2": "rate_central", "D2": "duration_central"}
+
+
+def nonmem_compartments(model) -> dict[int, str]:
+    """Dosing compartments by NONMEM's CMT number for this structure: with a depot CMT 1 is the
+    depot and 2 the central compartment (ADVAN2/ADVAN4), without one CMT 1 is central
+    (ADVAN1/ADVAN3). The peripheral compartment takes no doses."""
+    return {1: "depot", 2: "central"} if model.absorption == "first_order" else {1: "central"}
+
+
+def dose_parameters(absorption: str) -> tuple[str, ...]:
+    """The optional dose-parameter names a model with this absorption may give."""
+    roles = ("depot", "central") if absorption == "first_order" else ("central",)
+    return tuple(n for role in roles for n in DOSE_PARAMETERS[role].values()
+                 if n not in ABSORPTIONS[absorption])
+
+
+# Residual error of observations ([error] of a model file): DV = C (1 + e1) + e2 with
+# e1 ~ N(0, proportional^2) and e2 ~ N(0, additive^2), NONMEM's Y = F + F*EPS(1) + EPS(2)
+# with the SDs (not the variances of $SIGMA) given.
+ERROR_SPECS: Mapping[str, ParameterSpec] = FrozenMap({s.name: s for s in (
+    ParameterSpec("proportional", "1", NONNEGATIVE, "SD of the proportional residual error (C*(1+e1))",
+                  individual=False),
+    ParameterSpec("additive", "mg/L", NONNEGATIVE, "SD of the additive residual error (+e2)", individual=False),
+)})
 # Parameters that may scale with body weight (weight_exponent_X with reference_weight).
 WEIGHT_SCALED = ("CL", "V", "Q", "V2", "Vmax")
 REFERENCE_WEIGHT = ParameterSpec("reference_weight", "kg", POSITIVE,

@@ -1,8 +1,11 @@
 """One exposure dispatch: closed form for linear models, the stacked ODE otherwise, with a cache.
 
-:class:`Exposure` holds fixed regimens, time grids and virtual patients and recomputes
-concentrations only when a value that changes them changes, so a fit that varies PD
-parameters computes the PK once.
+Every input becomes a dose table (:class:`pkpd.dosing.DoseTable`): a regimen gives every
+subject the same records, a NONMEM dataset each individual its own. The table and the
+subjects' dose parameters resolve into events (:mod:`pkpd.pk._events`), which an engine
+propagates. :class:`Exposure` holds fixed regimens, time grids and virtual patients and
+recomputes concentrations only when a value that changes them changes, so a fit that
+varies PD parameters computes the PK once.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .._errors import PkpdError
-from ._closed_form import concentration_closed_form
-from ._events import resolve_events
+from ..dosing._tables import DEPOT, DoseTable
+from ..model._registry import DOSE_PARAMETERS
+from . import _linear
+from ._events import resolve
 from ._ode import concentration_ode
 
 METHODS = ("auto", "closed_form", "ode")
@@ -31,21 +36,62 @@ def engine(model, method: str = "auto") -> str:
     return method
 
 
+_DEFAULTS = {"F": 1.0, "lag": 0.0, "rate": np.nan, "duration": np.nan}
+
+
+def dose_parameters(model, individual: Mapping) -> dict:
+    """Each compartment's F, lag, modelled rate and duration: arrays, or their defaults."""
+    out = {}
+    for what, default in _DEFAULTS.items():
+        out[what] = {}
+        for role, names in DOSE_PARAMETERS.items():
+            name = names[what]
+            value = individual.get(name)
+            out[what][role] = np.asarray(default if value is None else value, float)
+    return out
+
+
+def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.ndarray | None = None,
+                         method: str = "auto", **ode_options) -> np.ndarray:
+    """Concentrations (subject, output) in mg/L for a dose table.
+
+    ``individual`` maps parameter names to arrays (n,) or (n, R) (per record); ``grid``
+    (days) gives output times common to all subjects, else the table's output records.
+    """
+    if model.absorption == "none" and np.any(table.valid & (table.compartment == DEPOT)):
+        raise PkpdError(f"Model '{model.name}' has no absorption depot (absorption='none'); it takes doses into "
+                        "the central compartment only (IV boluses and infusions).")
+    n = table.n
+    if any(np.asarray(individual[k]).size not in (n, n * np.shape(table.time)[1]) for k in model.pk_names):
+        raise PkpdError("Internal error: parameters do not match the subjects of the dose table.")
+    pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
+    varying = any(v.ndim == 2 and v.shape[1] > 1 and np.any(v != v[:, :1]) for v in pk.values())
+    if not varying:  # one value per subject: the engines skip per-record gathers
+        pk = {k: v if v.ndim == 1 else v[:, 0] for k, v in pk.items()}
+    events = resolve(table, dose_parameters(model, pk), grid, varying=varying)
+    if engine(model, method) == "closed_form":
+        return _linear.concentrations(events, pk)
+    return concentration_ode(events, pk, model, **ode_options)
+
+
 def concentrations(model, regimen, times: np.ndarray, individual: Mapping, weight, method: str = "auto",
                    **ode_options) -> np.ndarray:
     """Concentrations (subject, time) in mg/L of one regimen for patients with these parameters."""
-    pk = {k: individual[k] for k in model.pk_names}
-    events = resolve_events(regimen, weight, pk, horizon=float(times[-1]))
-    if engine(model, method) == "closed_form":
-        return concentration_closed_form(times, events, pk)
-    return concentration_ode(times, events, pk, model, **ode_options)
+    n = np.asarray(individual["CL"]).size
+    table = DoseTable.from_regimen(regimen, n, weight, horizon=float(times[-1]))
+    return table_concentrations(model, table, individual, np.asarray(times, float), method, **ode_options)
 
 
 def pk_key(model, values: Mapping) -> tuple:
     """The values that change concentrations: PK parameters, their variability and weight effects."""
     pk = set(model.pk_names)
-    return tuple((n, values[n]) for n in sorted(values) if n in pk or n == "reference_weight"
-                 or (n.startswith(("bsv_", "weight_exponent_")) and n.split("_")[-1] in pk))
+
+    def target(name: str) -> str:
+        for prefix in ("bsv_", "weight_exponent_"):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
+    return tuple((n, values[n]) for n in sorted(values) if target(n) in pk or n == "reference_weight")
 
 
 class Exposure:

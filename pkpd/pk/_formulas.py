@@ -4,8 +4,12 @@ Every function is vectorised: parameters are arrays over subjects with shape ``(
 and times broadcast against them, so a population is evaluated without a Python loop
 over patients.
 
-Linear models (closed form, superposition)
--------------------------------------------
+Linear models (closed form)
+---------------------------
+The engine (:mod:`pkpd.pk._linear`) moves the state from event to event with the kernels
+below (:func:`disposition_modes`, :func:`rate_psi`, :func:`chi`, :func:`phi`); the
+single-dose responses here are the same kernels, summed (superposition).
+
 The central concentration after a unit IV bolus is a sum of exponentials
 :math:`h(t) = \sum_j a_j e^{-\lambda_j t}`. For one compartment :math:`a = 1/V`,
 :math:`\lambda = CL/V`. For two compartments, with :math:`k_{10}=CL/V`,
@@ -23,6 +27,8 @@ The central concentration after a unit IV bolus is a sum of exponentials
   (:math:`\varphi(0) = 1`). Written this way the formula is exact and stable when
   :math:`k_a = \lambda_j` (the degenerate case where textbook forms divide by zero) and
   never overflows in flip-flop kinetics.
+* A constant rate into the depot for h: :func:`chi`, the integral of the above over time,
+  with a series where the direct difference would cancel.
 
 Nonlinear models (ODE)
 ----------------------
@@ -35,8 +41,8 @@ state is the *total* drug amount and
 .. math:: C = \tfrac12\left[(C_{tot}-R_{tot}-K_{SS}) + \sqrt{(C_{tot}-R_{tot}-K_{SS})^2 + 4K_{SS}C_{tot}}\right]
 
 .. math::
-    \dot A_d &= -k_a A_d \\
-    \dot A_c &= k_a A_d + \text{infusion} - CL\,C - \frac{V_{max} C}{K_m + C} - Q\,C + Q\,A_p/V_2
+    \dot A_d &= -k_a A_d + \text{infusion into the depot} \\
+    \dot A_c &= k_a A_d + \text{infusion into the central compartment} - CL\,C - \frac{V_{max} C}{K_m + C} - Q\,C + Q\,A_p/V_2
                - k_{int} V \frac{R_{tot} C}{K_{SS} + C} \\
     \dot A_p &= Q\,C - Q\,A_p/V_2 \\
     \dot R_{tot} &= k_{deg} R_0 - k_{deg} R_{tot} - (k_{int}-k_{deg}) \frac{R_{tot} C}{K_{SS}+C}
@@ -57,24 +63,111 @@ def phi(x):
     return -np.expm1(-x) / x
 
 
-def disposition(p: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-bolus response coefficients ``a`` (1/L) and rates ``lam`` (1/day), shape (n, m).
+def _two_compartment(k10, k12, k21):
+    """Rates alpha > beta and the gaps g1 = alpha - k21, g2 = k21 - beta of a 2-cmt system.
 
-    ``p`` maps parameter names to arrays over subjects; it needs CL, V (and Q, V2 for
-    two compartments).
+    With d = k10 + k12 - k21 and root = sqrt(d^2 + 4 k12 k21) = alpha - beta, each gap is
+    (root +- d)/2, written as 2 k12 k21 / (root -+ d) where the sum would cancel.
+    """
+    d = k10 + k12 - k21
+    root = np.sqrt(d * d + 4.0 * k12 * k21)
+    cross = 2.0 * k12 * k21
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g1 = np.where(d >= 0, 0.5 * (root + d), cross / (root - d))
+        g2 = np.where(d <= 0, 0.5 * (root - d), cross / (root + d))
+    return k21 + g1, k21 - g2, g1, g2, root
+
+
+def disposition_modes(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    r"""Rates ``lam`` (..., m) and spectral projectors ``proj`` (..., m, 2, 2) of the disposition.
+
+    The amounts (central, peripheral) follow :math:`\dot x = M x` with
+    :math:`M = [[-(k_{10}+k_{12}), k_{21}], [k_{12}, -k_{21}]]`, so
+    :math:`e^{Mt} = \sum_j P_j e^{-\lambda_j t}` with :math:`\sum_j P_j = I`. One
+    compartment: :math:`\lambda = CL/V`, :math:`P = [[1, 0], [0, 0]]`. Two:
+    :math:`P_\alpha = [[g_1, -k_{21}], [-k_{12}, g_2]]/(\alpha-\beta)`,
+    :math:`P_\beta = [[g_2, k_{21}], [k_{12}, g_1]]/(\alpha-\beta)` with
+    :math:`g_1 = \alpha - k_{21}`, :math:`g_2 = k_{21} - \beta`.
     """
     CL, V = np.asarray(p["CL"], float), np.asarray(p["V"], float)
     k10 = CL / V
     if "Q" not in p:
-        return (1.0 / V)[..., None], k10[..., None]
-    k12, k21 = np.asarray(p["Q"], float) / V, np.asarray(p["Q"], float) / np.asarray(p["V2"], float)
-    s = k10 + k12 + k21
-    root = np.sqrt(s * s - 4.0 * k10 * k21)
-    alpha = 0.5 * (s + root)
-    beta = k10 * k21 / alpha  # product of the roots; avoids cancellation in (s - root)/2
-    a1 = (alpha - k21) / (V * (alpha - beta))
-    a2 = (k21 - beta) / (V * (alpha - beta))
-    return np.stack([a1, a2], axis=-1), np.stack([alpha, beta], axis=-1)
+        proj = np.zeros(k10.shape + (1, 2, 2))
+        proj[..., 0, 0, 0] = 1.0
+        return k10[..., None], proj
+    Q = np.asarray(p["Q"], float)
+    k12, k21 = Q / V, Q / np.asarray(p["V2"], float)
+    alpha, beta, g1, g2, root = _two_compartment(k10, k12, k21)
+    proj = np.empty(k10.shape + (2, 2, 2))
+    proj[..., 0, 0, 0], proj[..., 0, 0, 1], proj[..., 0, 1, 0], proj[..., 0, 1, 1] = g1, -k21, -k12, g2
+    proj[..., 1, 0, 0], proj[..., 1, 0, 1], proj[..., 1, 1, 0], proj[..., 1, 1, 1] = g2, k21, k12, g1
+    proj /= root[..., None, None, None]
+    return np.stack([alpha, beta], axis=-1), proj
+
+
+def disposition(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-bolus response coefficients ``a`` (1/L) and rates ``lam`` (1/day), shape (n, m).
+
+    ``p`` maps parameter names to arrays over subjects; it needs CL, V (and Q, V2 for
+    two compartments). ``a_j`` is the central entry of the projector ``P_j`` over V.
+    """
+    lam, proj = disposition_modes(p)
+    return proj[..., 0, 0] / np.asarray(p["V"], float)[..., None], lam
+
+
+def rate_psi(a, b, h):
+    r""":math:`a\int_0^h e^{-a u} e^{-b (h-u)} du = a h e^{-\min(a,b) h} \varphi(|a-b| h)`, exact at a = b.
+
+    The amount reaching a compartment that empties at rate b, h after a unit amount was put
+    into one that empties into it at rate a (the depot's share of the central amount).
+    """
+    return a * h * np.exp(-np.minimum(a, b) * h) * phi(np.abs(a - b) * h)
+
+
+def _moment(j: int, x):
+    """K_j(x) = int_0^1 s^j e^{-x s} ds for x >= 0 (a power series for x <= 1)."""
+    from scipy.special import gammainc, gammaln
+    x = np.asarray(x, float)
+    small = x <= 1.0
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(x)
+    term = np.ones_like(x)
+    for i in range(25):  # alternating, terms below 1/25! for x <= 1
+        series += term / (j + i + 1)
+        term = term * (-xs) / (i + 1)
+    xl = np.where(small, 1.0, x)
+    large = np.exp(gammaln(j + 1) - (j + 1) * np.log(xl)) * gammainc(j + 1, xl)
+    return np.where(small, series, large)
+
+
+def chi(a, b, h):
+    r""":math:`\int_0^h \psi(a, b, s)\,ds` with :math:`\psi = ` :func:`rate_psi` / a: the response
+    to a unit-rate input into the depot.
+
+    Directly :math:`(h\varphi(bh) - h\varphi(ah))/(a - b)`, which cancels when a and b are
+    close relative to 1/h or to min(a, b); there the series
+    :math:`\sum_k (-dh)^k h^2 K_{k+1}(mh)/(k+1)!` (m = min(a, b), d = |a - b|,
+    :math:`K_j(x) = \int_0^1 s^j e^{-xs} ds`) converges at least like :math:`4^{-k}`.
+    """
+    a, b, h = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float), np.asarray(h, float))
+    m, d = np.minimum(a, b), np.abs(a - b)
+    close = d * np.minimum(h, 1.0 / np.maximum(m, 1e-300)) <= 0.25
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = (h * phi(b * h) - h * phi(a * h)) / (a - b)
+    if not close.any():
+        return direct
+    direct = np.array(direct, dtype=float, ndmin=1).reshape(a.shape) if a.ndim else np.array([direct])
+    shape = a.shape
+    m, d, h, close = (np.atleast_1d(x) for x in (m, d, h, close))
+    mc, dc, hc = m[close], d[close], h[close]
+    total = np.zeros_like(mc)
+    coef = hc * hc
+    for k in range(30):
+        total += coef * _moment(k + 1, mc * hc)
+        coef = coef * (-dc * hc) / (k + 2)
+    out = np.atleast_1d(direct).copy()
+    out[close] = total
+    return out.reshape(shape)
 
 
 # In the three responses below ``t`` has shape (n, k) (time since the dose, per subject),
@@ -97,9 +190,7 @@ def conc_depot(t, a, lam, ka):
     ka = np.asarray(ka, float).reshape(-1, 1)
     out = np.zeros_like(s)
     for j in range(lam.shape[-1]):
-        lam_j = lam[:, j:j + 1]
-        m, d = np.minimum(ka, lam_j), np.abs(ka - lam_j)
-        out += (a[:, j:j + 1] * ka) * s * np.exp(-m * s) * phi(d * s)
+        out += a[:, j:j + 1] * rate_psi(ka, lam[:, j:j + 1], s)
     return out  # s = 0 before the dose, so out is already 0 there
 
 
@@ -116,15 +207,6 @@ def conc_infusion(t, duration, a, lam):
     return out  # tau = tp = 0 before the start, so out is already 0 there
 
 
-def terminal_rate(p: dict) -> np.ndarray:
-    """Slowest rate (1/day) at which a linear model forgets a dose: min(lambda_z, ka)."""
-    _, lam = disposition(p)
-    slowest = lam.min(axis=-1)
-    if "ka" in p:
-        slowest = np.minimum(slowest, np.asarray(p["ka"], float))
-    return slowest
-
-
 # -- ODE right-hand side -------------------------------------------------------------------
 
 def free_concentration(central, target, p: dict, elimination: str):
@@ -138,11 +220,11 @@ def free_concentration(central, target, p: dict, elimination: str):
     return np.where(b >= 0.0, 0.5 * (b + disc), 2.0 * p["KSS"] * ctot / np.maximum(disc - b, 1e-300))
 
 
-def rhs(y, p: dict, infusion_rate, elimination: str, two_cmt: bool):
+def rhs(y, p: dict, rate, elimination: str, two_cmt: bool):
     """Time derivative of the stacked state ``y`` with shape (4, n) (see module docstring).
 
-    ``infusion_rate`` (mg/day, shape (n,)) is the zero-order input into the central
-    compartment in force over the current integration segment.
+    ``rate`` (mg/day, shape (2, n)) is the zero-order input into (depot, central) in
+    force over the current integration segment.
     """
     depot, central, periph, target = y
     C = free_concentration(central, target, p, elimination)
@@ -160,4 +242,4 @@ def rhs(y, p: dict, infusion_rate, elimination: str, two_cmt: bool):
         flow = p["Q"] * C - p["Q"] * periph / p["V2"]
         out_central = out_central + flow
         d_periph = flow
-    return np.stack([-absorbed, absorbed + infusion_rate - out_central, d_periph, d_target])
+    return np.stack([rate[0] - absorbed, absorbed + rate[1] - out_central, d_periph, d_target])

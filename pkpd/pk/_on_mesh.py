@@ -14,16 +14,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._events import resolve_events
+from ..dosing._tables import CENTRAL, DEPOT, DoseTable
+from ._events import Events, resolve
 
 _SAME = 1e-9  # days
 
 
-def supports(model, regimen, individual, horizon: float) -> bool:
-    """Whether the mesh kernel computes this case (linear model, no steady-state history before day 0)."""
-    if not model.is_linear:
-        return False
-    return all(not c.steady_state for c in regimen.courses)
+def regimen_events(model, regimen, individual, weight, horizon: float) -> Events:
+    """The resolved events (:mod:`pkpd.pk._events`) of a regimen for these patients, up to ``horizon`` days."""
+    from ._exposure import dose_parameters
+    pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
+    table = DoseTable.from_regimen(regimen, pk["CL"].size, weight, horizon=horizon)
+    return resolve(table, dose_parameters(model, pk), np.array([horizon]))
+
+
+def changes(events: Events) -> np.ndarray:
+    """(n, J) True where an event changes the state or its inputs (a dose arrives, an infusion
+    starts or ends, a reset, a steady state)."""
+    return (np.any(events.bolus != 0, axis=2) | np.any(events.rate != 0, axis=2) | events.reset
+            | (events.ss >= 0))
+
+
+def breakpoints(events: Events, horizon: float) -> np.ndarray:
+    """Times (days) up to ``horizon`` where any patient's concentration has a kink or a jump."""
+    t = events.time[changes(events)]
+    return np.unique(t[t <= horizon])
+
+
+def supports(model, events: Events) -> bool:
+    """Whether the mesh kernel computes these events: a linear model, boluses into the depot or
+    the central compartment and infusions into the central one; no resets or steady states."""
+    return bool(model.is_linear and not np.any(events.reset) and not np.any(events.ss >= 0)
+                and not np.any(events.rate[:, :, DEPOT] != 0))
 
 
 class Propagators:
@@ -50,47 +72,37 @@ class Propagators:
         return np.searchsorted(self.lengths, np.round(mesh.length, 12)).astype(np.int64)
 
 
-def on_mesh(model, regimen, individual, weight, mesh, propagators: Propagators | None = None
+def on_mesh(model, individual, events: Events, mesh, propagators: Propagators | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Concentrations (row, segment, node) at the mesh's nodes, (row, T) at its output times and
     (row, segment, 2) at each segment's start (after a dose there) and end (before one).
 
-    ``mesh`` has ``start``, ``length``, ``source``, ``tau``, ``output`` and ``n_main`` (a
-    :class:`pkpd.response.Mesh`); every dose time (plus the lag for SC doses) and infusion
-    end before the last output must be one of its points. ``propagators`` built for several
-    meshes (:class:`Propagators`) saves recomputing them for each.
+    ``events`` are the regimen's (:func:`regimen_events`, which :func:`supports`); ``mesh``
+    has ``start``, ``length``, ``source``, ``tau``, ``output`` and ``n_main`` (a
+    :class:`pkpd.response.Mesh`), and every event time before its last output among its
+    points (:func:`breakpoints`). ``propagators`` built for several meshes
+    (:class:`Propagators`) saves recomputing them for each.
     """
     from .. import _kernels
-    pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
-    n = pk["CL"].size
+    n = events.n
     horizon = float(mesh.times[-1])
     points = np.concatenate([[0.0], (mesh.start + mesh.length)[: mesh.n_main]])
-    events = resolve_events(regimen, weight, pk, horizon=horizon)
-    lag = np.broadcast_to(pk.get("tlag", np.zeros(n)), (n,))
-    F = np.broadcast_to(pk.get("F", np.ones(n)), (n,))
-    rows = []  # (time (n,), kind, amount (n,))
-    for ev in events:
-        if ev.route == "sc":
-            rows.append((ev.time + lag, 0, F * ev.amount))
-        elif ev.route == "iv":
-            rows.append((np.full(n, ev.time), 1, ev.amount))
-        else:
-            rate = ev.amount / ev.duration
-            rows.append((np.full(n, ev.time), 2, rate))
-            rows.append((ev.time + ev.duration, 2, -rate))
-    n_ev = max(len(rows), 1)
-    ev_time = np.full((n, n_ev), np.inf)
-    ev_kind = np.full((n, n_ev), -1, dtype=np.int64)
-    ev_amount = np.zeros((n, n_ev))
-    for j, (time, kind, amount) in enumerate(rows):
-        ev_time[:, j], ev_kind[:, j], ev_amount[:, j] = time, kind, amount
+    # Kernel inputs per event: 0 a bolus into the depot, 1 a bolus into the central
+    # compartment, 2 a change of the infusion rate into it; -1 nothing.
+    amount = np.stack([events.bolus[:, :, DEPOT], events.bolus[:, :, CENTRAL], events.rate[:, :, CENTRAL]], axis=2)
+    kind = np.where(amount != 0, np.arange(3)[None, None, :], -1)
+    ev_time = np.repeat(events.time, 3, axis=1)
+    ev_kind, ev_amount = kind.reshape(n, -1), amount.reshape(n, -1)
     ev_kind[ev_time > horizon] = -1  # inputs after the last output change nothing asked for
-    order = np.argsort(np.where(ev_kind >= 0, ev_time, np.inf), axis=1, kind="stable")
-    ev_time, ev_kind, ev_amount = (np.take_along_axis(a, order, axis=1) for a in (ev_time, ev_kind, ev_amount))
+    used = np.flatnonzero(np.any(ev_kind >= 0, axis=0))
+    if used.size == 0:
+        used = np.array([0])
+    ev_time, ev_kind, ev_amount = ev_time[:, used], ev_kind[:, used], ev_amount[:, used]
+    n_ev = used.size
     ev_point = np.minimum(np.searchsorted(points, ev_time), points.size - 1)
     if np.any((ev_kind >= 0) & (np.abs(points[ev_point] - ev_time) > _SAME)):
         raise RuntimeError("internal: a dose or infusion end is not a point of the response mesh")
-    infusions = any(c.route == "infusion" for c in regimen.courses)
+    infusions = bool(np.any(ev_kind == 2))
     if propagators is None or (infusions and not propagators.infusions):
         propagators = Propagators(model, individual, [mesh], infusions)
     node_conc = np.empty((n, mesh.start.size, mesh.tau.shape[1]))

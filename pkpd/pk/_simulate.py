@@ -1,4 +1,4 @@
-"""Simulation: regimens x virtual patients x times -> labelled concentrations."""
+"""Simulation: regimens x virtual patients x times, or a NONMEM dataset per record -> labelled results."""
 
 from __future__ import annotations
 
@@ -6,33 +6,49 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
-from .._checks import increasing_times
+from .._checks import increasing_times, whole
 from .._errors import PkpdError
-from ..dosing import named_regimens
+from ..dosing import Dataset, named_regimens
+from ..dosing._tables import DoseTable
 from ..model import DEFAULT_SEED, Population, load_model, sample_population, typical_population
-from ._exposure import concentrations, engine
+from ..model._registry import nonmem_compartments
+from ._exposure import concentrations, engine, table_concentrations
 
 
-def simulate(model, regimens, times, *, time_unit: str = "day", population: Population | None = None,
+def simulate(model, regimens, times=None, *, time_unit: str = "day", population: Population | None = None,
              n_subjects: int | None = None, seed: int = DEFAULT_SEED, weight=None, method: str = "auto",
-             rtol: float = 1e-8, atol: float = 1e-10, solver: str = "DOP853") -> xr.Dataset:
-    """Simulate drug concentrations for regimens x virtual patients x times.
+             variability: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
+             solver: str = "DOP853") -> xr.Dataset:
+    """Simulate drug concentrations: regimens x virtual patients x times, or a NONMEM dataset.
 
     Parameters
     ----------
     model : Model or str
         A model, or the library name or path of a model file (e.g. ``"ustekinumab_pk"``).
-    regimens : Regimen, str, list or {name: regimen}
-        Regimen objects or regimen text (``"45 mg SC at weeks 0, 4"``).
+    regimens : Regimen, str, list, {name: regimen} or Dataset
+        Regimen objects or regimen text (``"45 mg SC at weeks 0, 4"``), or a NONMEM
+        dataset (:func:`pkpd.read_nonmem`): then every individual gets its own records,
+        covariates and outputs (see Returns).
     times : array-like
-        Output times, strictly increasing, >= 0, in ``time_unit``.
+        Output times, strictly increasing, >= 0, in ``time_unit``. Required for regimens;
+        for a dataset, optional: without it the outputs are the dataset's records, with it
+        every individual's concentrations on this grid.
     time_unit : {"day", "week", "hour"}
         Unit of ``times`` (default days, as everywhere in pkpd).
     population : Population, optional
-        Virtual patients. Default: ``n_subjects`` drawn with ``seed`` (and ``weight``),
-        or, when ``n_subjects`` is None, one typical patient at the reference weight.
+        Virtual patients (regimens). Default: ``n_subjects`` drawn with ``seed`` (and
+        ``weight``), or, when ``n_subjects`` is None, one typical patient at the reference
+        weight.
     seed : int
-        Seed of the virtual patients (default 0).
+        Seed of the virtual patients, and for a dataset of the individuals' random
+        effects and the residual errors (default 0).
+    weight : float or array, optional
+        Body weight (kg). For a dataset, only when it has no WT column (one weight for all).
+    variability : bool
+        Datasets only. True (default): each individual's between-subject random effects
+        (the model's ``bsv_`` rows) and each observation's residual error (its ``[error]``)
+        are drawn with ``seed``, as NONMEM's $SIMULATION does. False: every individual at
+        the typical values (NONMEM's PRED) and DV equal to the prediction.
     method : {"auto", "closed_form", "ode"}
         ``"auto"`` takes the closed form for linear models and the ODE otherwise.
     rtol, atol, solver
@@ -41,10 +57,23 @@ def simulate(model, regimens, times, *, time_unit: str = "day", population: Popu
     Returns
     -------
     xarray.Dataset
-        ``concentration`` (regimen, subject, time) in mg/L, ``weight`` (subject) and each
-        individual parameter (subject) with units; coordinates ``time`` (day) and
-        ``week``; ``regimen_text``; attrs with the model file, its SHA-256, the typical
-        parameters (JSON), the engine and the population's sampling and seed.
+        For regimens: ``concentration`` (regimen, subject, time) in mg/L, ``weight``
+        (subject) and each individual parameter (subject) with units; coordinates ``time``
+        (day) and ``week``; ``regimen_text``; attrs with the model file, its SHA-256, the
+        typical parameters (JSON), the engine and the population's sampling and seed.
+
+        For a dataset with ``times``: ``concentration`` (individual, time) in mg/L, with
+        ``ID`` per individual and the individual parameters (those constant within every
+        individual).
+
+        For a dataset without ``times``, one entry per record (dimension ``record``, in the
+        file's order):
+        ``concentration`` (mg/L, the individual prediction after the record's own events,
+        at every record as NONMEM tabulates it), ``DV`` (simulated observation at EVID 0
+        records with MDV 0, NaN elsewhere), ``observed`` (the file's DV, when it has one),
+        the individual parameters in force at each record and ``weight``; coordinates
+        ``ID``, ``individual`` (0, 1, ... by ID block), ``TIME`` (file unit), ``time``
+        (day), ``EVID``, ``MDV``, ``line`` (CSV line).
 
     Examples
     --------
@@ -54,6 +83,17 @@ def simulate(model, regimens, times, *, time_unit: str = "day", population: Popu
     """
     model = load_model(model)
     method = engine(model, method)
+    if isinstance(regimens, Dataset):
+        if population is not None or n_subjects is not None:
+            raise PkpdError("A dataset brings its own individuals; give no population= or n_subjects= with it.")
+        grid = None if times is None else _units.to_days(increasing_times(times), time_unit)
+        return simulate_dataset(model, regimens, times=grid, seed=seed, weight=weight, variability=variability,
+                                method=method, rtol=rtol, atol=atol, solver=solver)
+    if times is None:
+        raise PkpdError("simulate needs output times for regimens, e.g. simulate(model, regimen, [0, 7, 14]).")
+    if variability is not True:
+        raise PkpdError("variability= applies to datasets; for regimens, choose the virtual patients with "
+                        "population= or n_subjects=.")
     regs = named_regimens(regimens)
     ruled = [name for name, r in regs.items() if r.rules]
     if ruled:
@@ -87,3 +127,114 @@ def _dataset(conc, regs, t, population, model, individual, method) -> xr.Dataset
         attrs={"title": f"pkpd simulation of model {model.name}",
                **_provenance.attrs(model, engine=method, population=population.method,
                                    seed=None if population.seed is None else str(population.seed))})
+
+
+def _record_parameters(model, data: Dataset, seed, weight, variability: bool) -> tuple[dict, np.ndarray | None]:
+    """Individual parameters at every record (arrays over records) and the weight used."""
+    n = data.n_individuals
+    w = data.weights()
+    if w is not None and weight is not None:
+        raise PkpdError(f"The dataset has a body-weight column ({data.weight}); give no weight= with it.")
+    if w is None and weight is not None:
+        w = np.broadcast_to(np.asarray(weight, float), (data.n_records,)).astype(float)
+    if w is None and model.weight_effects:
+        raise PkpdError(f"Model '{model.name}' scales {list(model.weight_effects)} with body weight, but the "
+                        "dataset has no WT column; add WT (kg) to the file, or pass weight= (kg) for everyone.")
+    draws = sample_population(model, n, seed=seed, weight=np.ones(n))
+    z = draws.z if variability else np.zeros_like(draws.z)
+    records = Population(weight=w, z=z[data.individual], z_names=draws.z_names, method="dataset", seed=seed)
+    return records.individual(model), w
+
+
+def simulate_dataset(model, data: Dataset, *, times=None, seed: int = DEFAULT_SEED, weight=None,
+                     variability: bool = True, method: str = "auto", **ode_options) -> xr.Dataset:
+    """Predictions of ``data``'s individuals, at its records or on a grid (days); see :func:`simulate`."""
+    model = load_model(model)
+    seed = whole("seed", seed, minimum=0)
+    if not isinstance(variability, bool):
+        raise PkpdError(f"variability must be True or False, got {variability!r}.")
+    known = set(model.dose_parameter_names) | ({"F", "tlag"} if model.absorption == "first_order" else set())
+    for name, column in data.parameters.items():
+        if name not in known:
+            from .._checks import nearest
+            raise PkpdError(f"Dataset column {column!r} gives parameter {name!r}, which is not a dose parameter of "
+                            f"model '{model.name}'; per-record columns may give {sorted(known)}."
+                            + nearest(name, known))
+    per_record, w = _record_parameters(model, data, seed, weight, variability)
+    compartments = dict(data.compartments) if data.compartments is not None else nonmem_compartments(model)
+    grid = None if times is None else np.asarray(times, float)
+    conc = np.empty(data.n_records) if grid is None else np.empty((data.n_individuals, grid.size))
+    # Individuals with similar numbers of records share a table (padding at most doubles it).
+    counts = np.bincount(data.individual, minlength=data.n_individuals)
+    bucket = np.ceil(np.log2(np.maximum(counts, 1))).astype(int)
+    starts = np.searchsorted(data.individual, np.arange(data.n_individuals), side="left")
+    for b in np.unique(bucket):
+        who = np.flatnonzero(bucket == b)
+        table = DoseTable.from_dataset(data, who, compartments)
+        R = table.time.shape[1]
+        index = np.minimum(starts[who, None] + np.arange(R)[None, :], starts[who, None] + counts[who, None] - 1)
+        individual = {k: np.asarray(v, float)[index] for k, v in per_record.items()}
+        c = table_concentrations(model, table, individual, grid, method, **ode_options)
+        if grid is None:
+            conc[index[table.valid]] = c[:, :R][table.valid]
+        else:
+            conc[who] = c
+    if grid is not None:
+        return _grid_dataset(model, data, conc, grid, per_record, w, method, seed, variability)
+    observed = (np.asarray(data["EVID"]) == 0) & (np.asarray(data["MDV"]) == 0)
+    dv = np.where(observed, conc, np.nan)
+    err = model.error_values
+    if variability and (err["proportional"] > 0 or err["additive"] > 0):
+        rng = np.random.default_rng([seed, 1])  # a stream apart from the random effects
+        e = rng.standard_normal((2, data.n_records))
+        dv = np.where(observed, conc * (1.0 + err["proportional"] * e[0]) + err["additive"] * e[1], np.nan)
+    return _record_dataset(model, data, conc, dv, per_record, w, method, seed, variability)
+
+
+def _grid_dataset(model, data: Dataset, conc, grid, per_record, w, method, seed, variability) -> xr.Dataset:
+    first = np.searchsorted(data.individual, np.arange(data.n_individuals), side="left")
+    out = {"concentration": (("individual", "time"), conc, {"units": "mg/L",
+                                                            "long_name": "free drug concentration in serum"})}
+
+    def same(v) -> bool:  # constant within every individual
+        return bool(np.all(v == v[first][data.individual]))
+    if w is not None and same(np.asarray(w, float)):
+        out["weight"] = (("individual",), np.asarray(w, float)[first], {"units": "kg", "long_name": "body weight"})
+    for name, values in per_record.items():
+        values = np.asarray(values, float)
+        if same(values):
+            out[name] = (("individual",), values[first], {"units": model.spec(name).unit,
+                                                          "long_name": f"individual {name}"})
+    coords = {"individual": np.arange(data.n_individuals), "ID": ("individual", np.asarray(data.ids, float)),
+              **_provenance.time_coords(grid)}
+    return xr.Dataset(out, coords=coords, attrs={
+        "title": f"pkpd simulation of model {model.name} for the individuals of a NONMEM dataset",
+        **_provenance.attrs(model, engine=method, population="dataset", seed=str(seed),
+                            variability=str(variability).lower(), dataset=data.source,
+                            time_varying_covariates=",".join(data.time_varying()))})
+
+
+def _record_dataset(model, data: Dataset, conc, dv, per_record, w, method, seed, variability) -> xr.Dataset:
+    time = _units.to_days(np.asarray(data["TIME"], float), data.time_unit)
+    out = {"concentration": (("record",), conc, {"units": "mg/L", "long_name": "individual prediction "
+                                                   "(free drug concentration after the record's events)"}),
+           "DV": (("record",), dv, {"units": "mg/L", "long_name": "simulated observation (EVID 0, MDV 0)"})}
+    observed = np.asarray(data["DV"], float)
+    if not np.all(np.isnan(observed)):
+        out["observed"] = (("record",), observed, {"units": "mg/L", "long_name": "DV of the dataset"})
+    if w is not None:
+        out["weight"] = (("record",), np.asarray(w, float), {"units": "kg", "long_name": "body weight"})
+    for name, values in per_record.items():
+        out[name] = (("record",), np.asarray(values, float), {"units": model.spec(name).unit,
+                                                              "long_name": f"individual {name}"})
+    coords = {"record": np.arange(data.n_records), "ID": ("record", np.asarray(data["ID"], float)),
+              "individual": ("record", np.asarray(data.individual)),
+              "TIME": ("record", np.asarray(data["TIME"], float), {"units": data.time_unit}),
+              "time": ("record", time, {"units": "day"}),
+              "EVID": ("record", np.asarray(data["EVID"], float).astype(int)),
+              "MDV": ("record", np.asarray(data["MDV"], float).astype(int)),
+              "line": ("record", np.asarray(data.line))}
+    return xr.Dataset(out, coords=coords, attrs={
+        "title": f"pkpd simulation of model {model.name} for a NONMEM dataset",
+        **_provenance.attrs(model, engine=method, population="dataset", seed=str(seed),
+                            variability=str(variability).lower(), dataset=data.source, time_unit=data.time_unit)})

@@ -57,7 +57,7 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     n = ds.sizes["subject"]
     conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
     for r, regimen in enumerate(regs.values()):
-        mesh = design.mesh(breakpoints(regimen, individual, w, float(t[-1])), t)
+        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1])), t)
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))

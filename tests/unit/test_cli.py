@@ -77,3 +77,17 @@ def test_warnings_print_as_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err and all(line.startswith("pkpd fit: warning: ") for line in err)
     assert json.loads(out.read_text())["warnings"]
+
+
+def test_simulate_a_nonmem_dataset(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("ID,TIME,AMT,EVID,CMT,WT\n1,0,45,1,1,80\n1,168,.,0,2,80\nC,1,170,450,1,1,80\n2,0,90,1,1,110\n"
+                    "2,336,.,0,2,110\n")
+    out = tmp_path / "s.csv"
+    assert main(["simulate", "--data", str(data), "--time-unit", "hour", "--seed", "3", "--out", str(out)]) == 0
+    assert "2 individuals, 4 records" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    expected = pkpd.simulate("ustekinumab_pk", pkpd.read_nonmem(data, time_unit="hour"), seed=3)
+    np.testing.assert_array_equal(table["concentration"], expected.concentration.values)
+    assert main(["simulate", "--data", str(data)]) == 2
+    assert "--data needs --time-unit (hour, day or week)" in capsys.readouterr().err

@@ -238,3 +238,49 @@ def test_library_models_and_their_parameter_tables():
     assert [k for k, _ in pasi.sources] == ["ustekinumab_pasi", "ustekinumab_pk"]
     rebuilt = pkpd.model.model_from_sources(dict(pasi.sources), "ustekinumab_pasi")
     assert rebuilt.sha256 == pasi.sha256 and rebuilt.values == pasi.values
+
+
+# -- dose parameters and residual error -------------------------------------------------------
+
+def test_dose_parameters_of_each_compartment_are_rows_with_units(tmp_path):
+    extra = ('F_central = { value = 0.6, unit = "1", source = "t" }\n'
+             'tlag_central = { value = 2, unit = "h", source = "t" }\n'
+             'duration_central = { value = 90, unit = "min", source = "t" }\n'
+             'rate_depot = { value = 5, unit = "mg/h", source = "t" }\n'
+             'bsv_F_central = { value = 0.2, unit = "CV", source = "t" }\n')
+    model = pkpd.load_model(write_model(tmp_path, GOOD + extra))
+    v = model.values
+    assert (v["F_central"], v["tlag_central"], v["duration_central"], v["rate_depot"]) == \
+        pytest.approx((0.6, 2 / 24, 90 / 1440, 120.0), rel=1e-15)
+    assert "F_central" in model.pk_names and "tlag_central" in model.pk_names
+    # A model without a depot has no depot dose parameters.
+    iv = GOOD.replace('ka = { value = 0.4, unit = "1/day", source = "test" }\n', "").replace(
+        'F = { value = 0.7, unit = "1", source = "test" }\n', "")
+    path = write_model(tmp_path, iv + 'rate_depot = { value = 5, unit = "mg/h", source = "t" }\n')
+    text = open(path).read().replace('absorption = "first_order"', 'absorption = "none"')
+    open(path, "w").write(text)
+    with pytest.raises(pkpd.PkpdError, match=r"Unknown parameter 'rate_depot' for model 'm'"):
+        pkpd.load_model(path)
+
+
+@pytest.mark.parametrize("name, hint", [("F2", "F_central"), ("ALAG1", "tlag"), ("D2", "duration_central")])
+def test_nonmem_dose_parameter_names_point_to_pkpds(tmp_path, name, hint):
+    with pytest.raises(pkpd.PkpdError, match=rf"Unknown parameter '{name}'.* NONMEM's {name} is '{hint}' here"):
+        pkpd.load_model(write_model(tmp_path, GOOD + f'{name} = {{ value = 1, unit = "1", source = "t" }}\n'))
+
+
+def test_residual_error_rows_have_units_and_sources(tmp_path):
+    error = ('\n[error]\nproportional = { value = 15, unit = "percent", source = "t" }\n'
+             'additive = { value = 10, unit = "ng/mL", source = "t" }\n')
+    model = pkpd.load_model(write_model(tmp_path, GOOD, error))
+    assert model.error_values == pytest.approx({"proportional": 0.15, "additive": 0.01}, rel=1e-15)
+    for bad, message in [
+        (error.replace("proportional", "proportionl"), r"\[error\]: unknown row 'proportionl'. Did you mean "
+                                                       r"'proportional'\?"),
+        (error.replace('unit = "ng/mL", ', ""), r"\[error\] row 'additive' gives no unit \(e.g. unit = \"mg/L\"\)"),
+        (error.replace('"ng/mL"', '"mg"'), r"unit 'mg' is a mass"),
+        (error.replace('source = "t" }\nadd', 'source = "" }\nadd'), r"\[error\] row 'proportional' names no source"),
+        (error.replace("value = 15", "value = -1"), r"Parameter 'proportional' = -0.01 is not allowed; it must be >= 0"),
+    ]:
+        with pytest.raises(pkpd.PkpdError, match=message):
+            pkpd.load_model(write_model(tmp_path, GOOD, bad))
