@@ -16,7 +16,7 @@ use it, so there is one copy of every formula.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -137,12 +137,14 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray |
 
 
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
-               propagators=None) -> Trajectory:
+               propagators=None, events=None) -> Trajectory:
     """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
-    engine at the node times otherwise (and for steady states)."""
+    engine at the node times otherwise (and for steady states). ``events``: the regimen's
+    resolved events for these patients, if at hand (:func:`regimen_events`)."""
     horizon = float(mesh.times[-1])
     if engine_for(model, method) == "closed_form":
-        events = regimen_events(model, regimen, individual, weight, horizon)
+        if events is None:
+            events = regimen_events(model, regimen, individual, weight, horizon)
         if on_mesh_supports(model, events):
             nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
             return Trajectory(mesh, nodes, out, edges)
@@ -151,10 +153,12 @@ def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: 
     return assemble(mesh, main, side, edges)
 
 
-def breakpoints(model, regimen, individual: Mapping, weight, horizon: float) -> np.ndarray:
+def breakpoints(model, regimen, individual: Mapping, weight, horizon: float, events=None) -> np.ndarray:
     """Times (days) where a regimen's concentration has a kink or a jump for any of these
     patients: dose arrivals after their lag, infusion starts and ends, steady states."""
-    return event_breakpoints(regimen_events(model, regimen, individual, weight, horizon), horizon)
+    if events is None:
+        events = regimen_events(model, regimen, individual, weight, horizon)
+    return event_breakpoints(events, horizon)
 
 
 def _as_score(latent, spread):

@@ -37,7 +37,7 @@ from ..design import Design, RateEngine
 from ..model import load_model
 from ._likelihood import LIKELIHOODS, deviance_residuals, groups, log_likelihood
 from ._problem import FitProblem
-from ._results import FitResult, fitted_rate_table
+from ._results import FitResult
 from ._trial import TrialData, load_trial
 
 PROFILE_LEVEL = 0.95

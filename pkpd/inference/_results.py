@@ -117,7 +117,6 @@ class FitResult:
 
     def problem(self):
         """The fitting state of this fit (names, transforms, bounds, priors)."""
-        from ..model import Prior  # noqa: F401  (the priors are Prior objects)
         from ._problem import FitProblem
         return FitProblem.create(self.model, self.varying, dict(self.priors))
 

@@ -40,6 +40,7 @@ Conventions (NONMEM's; the README lists them with their sources):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -119,6 +120,25 @@ class Events:
         # Padding events (repeats of the last time) are no-ops; counting them is harmless.
         return np.cumsum(counts, axis=1)[:, :K]
 
+    def rows(self, rows: slice) -> "Events":
+        """The events of subjects ``rows`` (a slice)."""
+        index = np.arange(self.n)[rows]
+        st = self.steady
+        keep = np.isin(st.subject, index)
+        renumber = np.cumsum(keep) - 1
+        steady = SteadyStates(**{f: getattr(st, f)[keep] for f in (
+            "subject", "record", "compartment", "amount", "rate", "duration", "interval", "phase", "kind", "add")},
+            table=st.table)
+        steady = dataclasses.replace(steady, subject=steady.subject - index[0]) if index.size else steady
+        ss = self.ss[rows]
+        if st.m:
+            ss = np.where(ss >= 0, renumber[np.maximum(ss, 0)], -1)
+        return Events(time=self.time[rows], bolus=self.bolus[rows], rate=self.rate[rows], reset=self.reset[rows],
+                      ss=ss, record=self.record[rows], steady=steady,
+                      out_time=self.out_time[rows], out_record=self.out_record[rows],
+                      positions=None if self.positions is None else self.positions[rows],
+                      event_slot=None if self.event_slot is None else self.event_slot[rows])
+
     @property
     def shared_clock(self) -> bool:
         """Every subject has its events and outputs at the same times and positions."""
@@ -137,6 +157,73 @@ def _by_compartment(values: dict, compartment: np.ndarray) -> np.ndarray:
 
 
 def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varying: bool = False) -> Events:
+    """Resolve ``table`` into :class:`Events` (see :func:`_resolve`), once per distinct subject.
+
+    Subjects with the same records and dose parameters have the same events (all patients
+    of a regimen given in mg, without variability in F or lag): they are resolved once and
+    the result is copied to each of them.
+    """
+    n, R = table.time.shape
+    if n < 2:
+        return _resolve(table, dose, grid, varying)
+    columns = [table.time, table.evid, table.amount, table.compartment, table.rate, table.interval, table.additional,
+               table.steady_state, table.valid, table.output]
+    columns += [np.broadcast_to(_column(v), (n, R)) for what in dose.values() for v in what.values()]
+    columns += [np.where(np.isnan(v), np.inf, v) for v in table.overrides.values()]
+    key = np.concatenate([np.asarray(c, float).reshape(n, R) for c in columns], axis=1)
+    finite = np.isfinite(key)  # non-finite entries (NaN: no model value) as a code beside a 0
+    key = np.concatenate([np.where(finite, key, 0.0), np.where(finite, 0.0, np.where(np.isnan(key), 1.0,
+                                                                                      np.sign(key) * 2))], axis=1)
+    if np.array_equal(key, np.broadcast_to(key[:1], key.shape)):  # one pattern: the usual regimen
+        first, inverse = np.zeros(1, np.int64), np.zeros(n, np.int64)
+    else:
+        first, inverse = _patterns(key)
+    if first.size == n or not np.array_equal(key, key[first][inverse]):
+        return _resolve(table, dose, grid, varying)
+    labels = tuple(table.labels[i] if i < len(table.labels) else i for i in first)
+    small = DoseTable(**{name: getattr(table, name)[first] for name in (
+        "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid", "output",
+        "line")}, labels=labels, overrides={k: v[first] for k, v in table.overrides.items()},
+        weight=None if table.weight is None else table.weight[first], time_unit=table.time_unit)
+    small_dose = {what: {role: (v[first] if np.ndim(v) >= 1 and np.shape(v)[0] == n else v)
+                         for role, v in by_role.items()} for what, by_role in dose.items()}
+    ev = _resolve(small, small_dose, grid, varying)
+    st = ev.steady
+    # Steady states: each subject gets its own copy of its pattern's, renumbered.
+    per = np.bincount(st.subject, minlength=first.size)
+    begin = np.cumsum(per) - per
+    count = per[inverse]
+    own = np.cumsum(count) - count  # where subject i's copies start
+    take = np.repeat(begin[inverse] - own, count) + np.arange(int(count.sum()))
+    steady = SteadyStates(subject=np.repeat(np.arange(n), count), record=st.record[take],
+                          compartment=st.compartment[take], amount=st.amount[take], rate=st.rate[take],
+                          duration=st.duration[take], interval=st.interval[take], phase=st.phase[take],
+                          kind=st.kind[take], add=st.add[take], table=table)
+    ss = ev.ss[inverse]
+    ss = np.where(ss >= 0, ss - begin[inverse][:, None] + own[:, None], -1)
+    return Events(time=ev.time[inverse], bolus=ev.bolus[inverse], rate=ev.rate[inverse], reset=ev.reset[inverse],
+                  ss=ss, record=ev.record[inverse], steady=steady, out_time=ev.out_time[inverse],
+                  out_record=ev.out_record[inverse],
+                  positions=None if ev.positions is None else ev.positions[inverse],
+                  event_slot=None if ev.event_slot is None else ev.event_slot[inverse])
+
+
+def _patterns(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``key``: (index of each one's first row, in row order; pattern of each
+    row). Rows are grouped by a random projection computed column by column (elementwise, so
+    equal rows project equally; np.unique over rows is slow); the caller checks the grouping."""
+    weights = np.random.default_rng(0).standard_normal(key.shape[1])
+    projection = np.zeros(key.shape[0])
+    for j in range(key.shape[1]):
+        projection += key[:, j] * weights[j]
+    _, first, inverse = np.unique(projection, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # patterns in the order of their first row (errors name the first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return first[order], rank[inverse.ravel()]
+
+
+def _resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varying: bool = False) -> Events:
     """Resolve ``table`` into :class:`Events`.
 
     Parameters

@@ -89,11 +89,21 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
         grid = None if times is None else _units.to_days(increasing_times(times), time_unit)
         return simulate_dataset(model, regimens, times=grid, seed=seed, weight=weight, variability=variability,
                                 method=method, rtol=rtol, atol=atol, solver=solver)
-    if times is None:
-        raise PkpdError("simulate needs output times for regimens, e.g. simulate(model, regimen, [0, 7, 14]).")
     if variability is not True:
         raise PkpdError("variability= applies to datasets; for regimens, choose the virtual patients with "
                         "population= or n_subjects=.")
+    regs, t, population, p = prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight)
+    conc = np.empty((len(regs), population.n, t.size))
+    for r, reg in enumerate(regs.values()):
+        conc[r] = concentrations(model, reg, t, p, population.weight, method, rtol=rtol, atol=atol, solver=solver)
+    return labelled(conc, regs, t, population, model, p, method)
+
+
+def prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight):
+    """The checked inputs of a simulation of regimens: ({name: regimen}, times in days, the
+    virtual patients, their individual parameters)."""
+    if times is None:
+        raise PkpdError("simulate needs output times for regimens, e.g. simulate(model, regimen, [0, 7, 14]).")
     regs = named_regimens(regimens)
     ruled = [name for name, r in regs.items() if r.rules]
     if ruled:
@@ -106,14 +116,11 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
                       else sample_population(model, n_subjects, seed=seed, weight=weight))
     elif n_subjects is not None or weight is not None:
         raise PkpdError("Give either population= or n_subjects=/weight=, not both.")
-    p = population.individual(model)
-    conc = np.empty((len(regs), population.n, t.size))
-    for r, reg in enumerate(regs.values()):
-        conc[r] = concentrations(model, reg, t, p, population.weight, method, rtol=rtol, atol=atol, solver=solver)
-    return _dataset(conc, regs, t, population, model, p, method)
+    return regs, t, population, population.individual(model)
 
 
-def _dataset(conc, regs, t, population, model, individual, method) -> xr.Dataset:
+def labelled(conc, regs, t, population, model, individual, method) -> xr.Dataset:
+    """The labelled dataset of concentrations (regimen, subject, time) and the patients' parameters."""
     data = {"concentration": (("regimen", "subject", "time"), conc,
                               {"units": "mg/L", "long_name": "free drug concentration in serum"})}
     if population.weight is not None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import _provenance, _units
-from .._checks import increasing_times
 from .._errors import PkpdError
-from ..design import Design, breakpoints, trajectory
-from ..dosing import named_regimens
+from ..design import Design, breakpoints, regimen_events, trajectory
 from ..model import DEFAULT_SEED, load_model
-from ..pk import simulate
+from ..pk import engine
+from ..pk._simulate import labelled, prepare
 from ..response import IndirectResponse
 
 
@@ -46,28 +44,25 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     if not isinstance(response, IndirectResponse):
         raise PkpdError(f"response must be a pkpd.IndirectResponse, got {type(response).__name__}.")
     model = load_model(model)
-    # The dataset of simulate() at the first output time; every value is then computed once, here.
-    t = _units.to_days(increasing_times(times), time_unit)
-    ds = simulate(model, regimens, t[:1], population=population, n_subjects=n_subjects, seed=seed,
-                  weight=weight, method=method)
+    method = engine(model, method)
+    regs, t, population, p = prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight)
     design = design or Design()
-    individual = {name: ds[name].values for name in model.pk_names}
-    w = ds["weight"].values if "weight" in ds else None
-    regs = named_regimens(regimens)
-    n = ds.sizes["subject"]
+    individual = {name: p[name] for name in model.pk_names}
+    w = population.weight
+    n = population.n
     conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
     for r, regimen in enumerate(regs.values()):
-        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1])), t)
+        events = regimen_events(model, regimen, individual, w, float(t[-1]))
+        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t)
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))
             part = {k: v[rows] for k, v in individual.items()}
-            traj = trajectory(model, regimen, part, None if w is None else w[rows], mesh, method)
+            traj = trajectory(model, regimen, part, None if w is None else w[rows], mesh, method,
+                              events=events.rows(rows))
             conc[r, rows] = traj.conc
             out[r, rows] = (response.subset(rows) if _per_patient(response) else response).solve(traj)
-    ds = ds.drop_vars(["concentration", "time", "week"]).assign_coords(_provenance.time_coords(t))
-    ds["concentration"] = (("regimen", "subject", "time"), conc, {"units": "mg/L",
-                                                                  "long_name": "free drug concentration in serum"})
+    ds = labelled(conc, regs, t, population, model, p, method)
     ds["response"] = (("regimen", "subject", "time"), out,
                       {"units": "as R0", "long_name": f"indirect response (type {response.kind})"})
     ds.attrs["response"] = (f"indirect response type {response.kind}, solved exactly on {design.step:g}-day "

@@ -309,3 +309,37 @@ def test_ss2_is_refused_for_nonlinear_kinetics():
     with pytest.raises(pkpd.PkpdError, match=r"SS 2 adds a steady state to the current state, which is defined for "
                                              r"linear kinetics only"):
         predict(model, data, method="ode")
+
+
+def test_subjects_with_equal_records_are_resolved_once_with_the_same_events(monkeypatch):
+    """Identical subjects share one resolution; their events, steady states included, equal
+    those of each subject resolved alone, and Events.rows keeps every subject's own."""
+    from pkpd.dosing._tables import DoseTable
+    from pkpd.pk import _events
+    from pkpd.pk._events import resolve
+    sizes = []
+    inner = _events._resolve
+    monkeypatch.setattr(_events, "_resolve", lambda table, *a: sizes.append(table.n) or inner(table, *a))
+    from pkpd.pk._exposure import dose_parameters
+    model = make_model("2cmt")
+    rows = []
+    for ident, amt in ((1, 100), (2, 70), (3, 100), (4, 100)):
+        rows += [(ident, 0, 1, amt, 1, 0, 14, 0, 1), (ident, 3, 1, 50, 2, 25, 0, 0, 0),
+                 (ident, 20, 4, amt, 1, 0, 7, 2, 0)]
+    data = dataset(rows, obs=(1, 10, 30))
+    table = DoseTable.from_dataset(data, np.arange(4), {1: "depot", 2: "central"})
+    F = np.array([0.7, 0.7, 0.7, 0.9])  # subject 4 differs by its bioavailability only
+    pk = dict(model.values, F=F)
+    together = resolve(table, dose_parameters(model, pk))
+    assert sizes == [3]  # IDs 1 and 3 are one pattern
+    for i in range(4):
+        alone_table = DoseTable(**{k: getattr(table, k)[i:i + 1] for k in (
+            "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid",
+            "output", "line")}, time_unit=table.time_unit)
+        alone = resolve(alone_table, dose_parameters(model, dict(pk, F=F[i:i + 1])))
+        part = together.rows(slice(i, i + 1))
+        for name in ("time", "bolus", "rate", "reset", "ss", "record", "out_time", "out_position"):
+            np.testing.assert_array_equal(getattr(part, name), getattr(alone, name), err_msg=name)
+        for name in ("subject", "amount", "interval", "phase", "kind"):
+            np.testing.assert_array_equal(getattr(part.steady, name), getattr(alone.steady, name), err_msg=name)
+    assert together.steady.m == 4 and np.array_equal(together.steady.subject, np.arange(4))
