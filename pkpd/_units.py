@@ -111,6 +111,19 @@ def conversion_factor(unit: str, internal: str) -> float:
     return float(given.to(target.units).magnitude)
 
 
+def check_unit(unit: str) -> str:
+    """``unit`` if pint can read it, else a PkpdError."""
+    if unit in ("", "1"):
+        return unit
+    import pint
+    try:
+        _registry().Quantity(1.0, unit)
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
+            TypeError, ValueError, AssertionError, SyntaxError, KeyError) as err:
+        raise PkpdError(f"unit {unit!r} is not a unit pint can read ({type(err).__name__})") from None
+    return unit
+
+
 _DIMENSION_NAMES = {
     "[length] ** 3 / [time]": "volume per time", "[length] ** 3": "volume", "1 / [time]": "rate (1/time)",
     "[time]": "time", "[mass]": "mass", "[mass] / [length] ** 3": "concentration (mass per volume)",

@@ -46,9 +46,10 @@ def _models(args) -> int:
     print(f"\n{'parameter':<20} {'value':>10} {'unit':<7} {'as given':<14} source")
     for p in model.parameters:
         print(f"{p.name:<20} {p.value:>10.5g} {p.unit:<7} {p.given:<14} {p.source}")
-    if "weight" in model.population:
-        w = model.population["weight"]
-        print(f"\nbody weight: log-normal, median {w['median']:g} kg, CV {w['cv']:g} ({w['source']})")
+    for name, covariate in model.population.items():
+        print(f"\n{'body weight' if name == 'weight' else name}: {covariate.describe()} ({covariate.source})")
+    for e in model.covariate_effects:
+        print(f"effect: {e.describe()}")
     return 0
 
 

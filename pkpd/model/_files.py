@@ -46,6 +46,7 @@ from typing import Mapping
 from .._checks import nearest, number
 from .._errors import PkpdError
 from . import _library
+from ._covariates import FORMS, Correlation, Covariate, Effect
 from ._model import Model
 from ._priors import prior_from_row
 from ._rows import Parameter
@@ -53,9 +54,10 @@ from ._registry import ERROR_SPECS, EndpointFamily, endpoint_family, parameter_s
 
 MODEL_KEYS = ("name", "description", "references", "structure", "absorption", "elimination", "pk_model")
 ROW_KEYS = ("value", "unit", "description", "source", "lower", "upper", "assumption")
-SECTIONS = ("model", "parameters", "population", "pd", "priors", "error")
-POPULATION_KEYS = ("weight",)
-WEIGHT_KEYS = ("median", "cv", "unit", "source")
+SECTIONS = ("model", "parameters", "population", "effects", "pd", "priors", "error")
+COVARIATE_KEYS = ("distribution", "median", "cv", "mean", "sd", "proportion", "unit", "source")
+CORRELATION_KEYS = ("between", "value", "source")
+EFFECT_KEYS = ("parameter", "covariate", "form", "reference", "threshold") + ROW_KEYS
 PD_KEYS = ("type", "endpoints")
 STRUCTURE_KEYS = ("structure", "absorption", "elimination")
 DEFAULT_STRUCTURE = {"structure": "1cmt", "absorption": "first_order", "elimination": "linear"}
@@ -109,29 +111,134 @@ def _row(name: str, row, where: str, spec=None, what: str = "parameter") -> Para
         raise PkpdError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
-def _population(section, where: str) -> dict:
+def _population(section, where: str) -> tuple[dict, tuple]:
+    """The [population] section: ({name: Covariate}, correlations)."""
     if not isinstance(section, Mapping):
         raise PkpdError(f"{where}: [population] must be a table.")
-    _unknown_keys(f"{where}, [population]", "key", section, POPULATION_KEYS)
     out = {}
-    if "weight" in section:
-        spec = section["weight"]
-        at = f"{where}, [population] weight"
-        if not isinstance(spec, Mapping):
-            raise PkpdError(f"{at} must be a table such as {{ median = 90, cv = 0.22, unit = \"kg\", source = \"...\" }}.")
-        _unknown_keys(at, "field", spec, WEIGHT_KEYS)
-        for key in ("median", "cv", "unit", "source"):
-            if key not in spec:
-                raise PkpdError(f"{at} needs `{key}`.")
-        from .. import _units
+    for name, spec in section.items():
+        if name == "correlations":
+            continue
+        out[name] = _covariate(name, spec, f"{where}, [population] {name}")
+    return out, _correlations(section.get("correlations", []), f"{where}, [population] correlations")
+
+
+def _covariate(name: str, spec, at: str) -> Covariate:
+    from .. import _units
+    if not isinstance(spec, Mapping):
+        raise PkpdError(f"{at} must be a table such as {{ median = 90, cv = 0.22, unit = \"kg\", source = \"...\" }} "
+                        "(log-normal), { mean = 46, sd = 13, unit = \"year\", source = \"...\" } (normal) or "
+                        "{ proportion = 0.12, source = \"...\" } (0/1).")
+    _unknown_keys(at, "field", spec, COVARIATE_KEYS)
+    source = _text(at, "source", spec.get("source"))
+    if not source.strip():
+        raise PkpdError(f"{at} names no source; say where the distribution comes from (or why, as an ASSUMPTION).")
+    given = {k for k in ("median", "cv", "mean", "sd", "proportion") if k in spec}
+    kinds = {"lognormal": {"median", "cv"}, "normal": {"mean", "sd"}, "bernoulli": {"proportion"}}
+    distribution = spec.get("distribution")
+    if distribution is None:
+        matches = [d for d, keys in kinds.items() if given == keys]
+        if not matches:
+            raise PkpdError(f"{at}: give median and cv (log-normal), mean and sd (normal) or proportion (0/1); "
+                            f"got {sorted(given)}.")
+        distribution = matches[0]
+    elif distribution not in kinds:
+        raise PkpdError(f"{at}: unknown distribution {distribution!r}; allowed: {list(kinds)}."
+                        + nearest(str(distribution), kinds))
+    elif given != kinds[distribution]:
+        raise PkpdError(f"{at}: a {distribution} distribution takes {sorted(kinds[distribution])}; got {sorted(given)}.")
+    values = {k: number(f"{at}: {k}", spec[k]) for k in given}
+    if distribution == "bernoulli":
+        if "unit" in spec and spec["unit"] not in ("1", ""):
+            raise PkpdError(f"{at}: a proportion's covariate is 0 or 1 (no unit), got unit {spec['unit']!r}.")
+        return Covariate(name, "bernoulli", number(f"{at}: proportion", values["proportion"], minimum=0, maximum=1),
+                         unit="1", source=source)
+    unit = _text(at, "unit", spec.get("unit"), required=True).strip()
+    if name == "weight":
         try:
-            factor = _units.conversion_factor(_text(at, "unit", spec["unit"]).strip(), "kg")
+            factor = _units.conversion_factor(unit, "kg")
         except PkpdError as err:
             raise PkpdError(f"{at}: {err}.") from None
-        out["weight"] = {"median": number(f"{at}: median", spec["median"], above=0) * factor,
-                         "cv": number(f"{at}: cv", spec["cv"], minimum=0),
-                         "source": _text(at, "source", spec["source"], required=True)}
-    return out
+        unit = "kg"
+    else:
+        try:
+            _units.check_unit(unit)
+        except PkpdError as err:
+            raise PkpdError(f"{at}: {err}.") from None
+        factor = 1.0
+    if distribution == "lognormal":
+        median = number(f"{at}: median", values["median"], above=0) * factor
+        cv = number(f"{at}: cv", values["cv"], minimum=0)
+        return Covariate(name, "lognormal", median, math.sqrt(math.log1p(cv * cv)), unit, source)
+    return Covariate(name, "normal", values["mean"] * factor, number(f"{at}: sd", values["sd"], minimum=0) * factor,
+                     unit, source)
+
+
+def _correlations(rows, at: str) -> tuple:
+    if not isinstance(rows, list):
+        raise PkpdError(f"{at} must be a list such as [ {{ between = [\"weight\", \"diabetes\"], value = 0.3, "
+                        "source = \"...\" } ].")
+    out = []
+    for i, row in enumerate(rows):
+        here = f"{at}, entry {i + 1}"
+        if not isinstance(row, Mapping):
+            raise PkpdError(f"{here} must be a table with between, value and source.")
+        _unknown_keys(here, "field", row, CORRELATION_KEYS)
+        pair = row.get("between")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+                and pair[0] != pair[1]):
+            raise PkpdError(f"{here}: `between` must name two different covariates, e.g. [\"weight\", \"diabetes\"].")
+        value = number(f"{here}: value", row.get("value"), above=-1, below=1)
+        source = _text(here, "source", row.get("source"))
+        if not source.strip():
+            raise PkpdError(f"{here} names no source.")
+        out.append(Correlation(pair[0], pair[1], value, source))
+    return tuple(out)
+
+
+def _effects(section, where: str) -> tuple[tuple[Effect, ...], tuple[Parameter, ...]]:
+    """The [effects] section: the effects and the parameter rows holding their strengths."""
+    from .. import _units
+    from ._model import effect_spec
+    if not isinstance(section, Mapping):
+        raise PkpdError(f"{where}: [effects] must be a table of rows such as CL_weight = {{ parameter = \"CL\", "
+                        "covariate = \"weight\", form = \"power\", reference = 90, unit = \"kg\", value = 0.75, "
+                        "source = \"...\" }.")
+    effects, rows = [], []
+    for name, row in section.items():
+        at = f"{where}, effect '{name}'"
+        if not isinstance(row, Mapping):
+            raise PkpdError(f"{at} must be a table.")
+        _unknown_keys(at, "field", row, EFFECT_KEYS)
+        for key in ("parameter", "covariate", "form", "value", "source"):
+            if key not in row:
+                raise PkpdError(f"{at} needs `{key}`.")
+        form = _text(at, "form", row["form"])
+        if form not in FORMS:
+            raise PkpdError(f"{at}: unknown form {form!r}; allowed: {list(FORMS)}." + nearest(form, FORMS))
+        covariate = _text(at, "covariate", row["covariate"])
+        reference = threshold = None
+        cut = "reference" if form == "power" else "threshold" if form == "above" else None
+        for key in ("reference", "threshold"):
+            if key in row and key != cut:
+                raise PkpdError(f"{at}: `{key}` does not go with form {form!r}.")
+        unit = _text(at, "unit", row.get("unit", "")).strip()
+        if cut is not None and cut in row:
+            x = number(f"{at}: {cut}", row[cut])
+            if cut == "reference":
+                reference = number(f"{at}: reference", x, above=0)
+            else:
+                threshold = x
+        try:
+            _units.check_unit(unit)
+            effect = Effect(name, _text(at, "parameter", row["parameter"]), covariate, form, reference=reference,
+                            threshold=threshold, unit=unit, source=_text(at, "source", row["source"]))
+        except PkpdError as err:
+            raise PkpdError(f"{where}: {err}") from None
+        effects.append(effect)
+        strength = {k: row[k] for k in ROW_KEYS if k in row and k != "unit"}
+        rows.append(_row(name, dict(strength, unit="1"), where, spec=effect_spec(effect), what="effect"))
+    return tuple(effects), tuple(rows)
 
 
 def _error(section, where: str) -> tuple[Parameter, ...]:
@@ -219,7 +326,10 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
     if not isinstance(table, Mapping) or not table:
         raise PkpdError(f"{where}: needs a [parameters] table.")
     params = tuple(_row(n, row, where) for n, row in table.items())
-    population = _population(data.get("population", {}), where)
+    population, correlations = _population(data.get("population", {}), where)
+    effects, effect_rows = _effects(data.get("effects", {}), where)
+    params += effect_rows
+    effect_specs = {e.name: row.spec for e, row in zip(effects, effect_rows)}
     error = _error(data.get("error", {}), where)
     pd = data.get("pd", {})
     if not isinstance(pd, Mapping):
@@ -233,7 +343,8 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
     priors_section = data.get("priors", {})
     if not isinstance(priors_section, Mapping):
         raise PkpdError(f"{where}: [priors] must be a table of parameter = {{ distribution = ..., ... }}.")
-    priors = {name: prior_from_row(name, row, parameter_spec(name), where) for name, row in priors_section.items()}
+    priors = {name: prior_from_row(name, row, effect_specs.get(name) or parameter_spec(name), where)
+              for name, row in priors_section.items()}
     digest = hashlib.sha256(raw)
     texts = ((key, text),)
     if "pk_model" in head:
@@ -261,6 +372,8 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         error = base.error + error
         references = list(base.references) + references
         population = {**base.population, **population}
+        correlations = base.correlations + correlations
+        effects = base.effects + effects
         priors = {**base.priors, **priors}
         digest.update(base.sources[0][1].encode("utf-8"))
         texts += tuple((ref if k == base_key else k, t) for k, t in base.sources)
@@ -268,7 +381,7 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
         return Model(name=name, **structure, parameters=params,
                      description=_text(f"{where}, [model]", "description", head.get("description")),
                      references=tuple(references), population=population, pd=dict(pd), endpoints=endpoints,
-                     priors=priors, error=error,
+                     priors=priors, error=error, effects=effects, correlations=correlations,
                      sources=texts, path=origin, sha256=digest.hexdigest())
     except PkpdError as err:
         raise PkpdError(f"{where}: {err}") from None

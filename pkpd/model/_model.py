@@ -6,8 +6,10 @@ from dataclasses import dataclass, field, replace as dc_replace
 from .._frozen import FrozenMap
 from typing import Mapping
 
-from .._checks import nearest
+from .._checks import nearest, number
 from .._errors import PkpdError
+from ._covariates import Correlation, Covariate, Effect, weight_distribution
+from ._parameters import POSITIVE, REAL, ParameterSpec
 from ._rows import Parameter
 from ._registry import (ABSORPTIONS, ELIMINATIONS, ERROR_SPECS, NONMEM_DOSE_NAMES, PK_SPECS, STRUCTURES,
                         WEIGHT_SCALED, EndpointFamily, dose_parameters, parameter_spec, response_model)
@@ -44,6 +46,8 @@ class Model:
     endpoints: EndpointFamily | None = None
     priors: Mapping = field(default_factory=dict)
     error: tuple[Parameter, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    correlations: tuple[Correlation, ...] = ()
     sources: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     path: str = ""
     sha256: str = ""
@@ -60,7 +64,11 @@ class Model:
             raise PkpdError(f"Model '{self.name}': parameters must be Parameter objects.")
         object.__setattr__(self, "parameters", params)
         object.__setattr__(self, "pd", FrozenMap(dict(self.pd)))
-        object.__setattr__(self, "population", FrozenMap(dict(self.population)))
+        object.__setattr__(self, "population", FrozenMap(_covariates(self.name, self.population)))
+        object.__setattr__(self, "effects", tuple(
+            e.in_unit(self.population[e.covariate].unit) if isinstance(e, Effect) and e.covariate in self.population
+            else e for e in self.effects))
+        object.__setattr__(self, "correlations", tuple(self.correlations))
         object.__setattr__(self, "priors", FrozenMap(dict(self.priors)))
         if self.pd:
             response_model(self.pd.get("type"))  # raises for an unregistered type
@@ -96,6 +104,46 @@ class Model:
         exps = [n for n in names if n.startswith("weight_exponent_")]
         if exps and "reference_weight" not in names:
             raise PkpdError(f"Model '{self.name}' has {exps} but no 'reference_weight' (kg) to scale by.")
+        self._check_effects(names)
+
+    def _check_effects(self, names) -> None:
+        individual = [n for n in self.pk_names + self.pd_names if parameter_spec(n).individual]
+        seen = set()
+        for e in self.effects:
+            if not isinstance(e, Effect):
+                raise PkpdError(f"Model '{self.name}': effects must be Effect objects, got {e!r}.")
+            if e.name in seen:
+                raise PkpdError(f"Model '{self.name}': effect '{e.name}' is given twice.")
+            seen.add(e.name)
+            if e.parameter not in individual:
+                raise PkpdError(f"Model '{self.name}', effect '{e.name}': '{e.parameter}' is not a parameter that "
+                                f"varies between patients in this model; effects may act on {individual}."
+                                + nearest(e.parameter, individual))
+            if e.name not in names:
+                raise PkpdError(f"Model '{self.name}': effect '{e.name}' has no value in the parameter table.")
+            if e.name in self._structural_names:
+                raise PkpdError(f"Model '{self.name}': effect '{e.name}' has the name of a model parameter; "
+                                "name it after the parameter and the covariate, e.g. 'CL_weight'.")
+        used = {e.covariate for e in self.effects} | {"weight"}
+        for name in self.population:
+            if name not in used:
+                raise PkpdError(f"Model '{self.name}', [population]: covariate '{name}' acts on nothing."
+                                + nearest(name, ["weight"]) + " Covariates other than weight need an [effects] "
+                                "row that uses them.")
+        for c in self.correlations:
+            for name in (c.first, c.second):
+                if name not in self.population:
+                    raise PkpdError(f"Model '{self.name}': a correlation names covariate '{name}', which the "
+                                    f"population does not have ({list(self.population)})."
+                                    + nearest(name, list(self.population)))
+            number(f"Model '{self.name}': correlation of {c.first} and {c.second}", c.value, above=-1, below=1)
+
+    @property
+    def covariate_effects(self) -> tuple[Effect, ...]:
+        """Every covariate effect: the [effects] rows, and weight_exponent_X as the power of weight on X."""
+        legacy = tuple(Effect(p.name, p.name[16:], "weight", "power", reference="reference_weight", source=p.source)
+                       for p in self.parameters if p.name.startswith("weight_exponent_"))
+        return legacy + self.effects
 
     def _why_not(self, name: str) -> str:
         if name in NONMEM_DOSE_NAMES:
@@ -149,6 +197,9 @@ class Model:
         if name not in self.valid_names:
             raise PkpdError(f"Unknown parameter '{name}' for model '{self.name}'; valid names: "
                             f"{sorted(self.valid_names)}." + nearest(name, self.valid_names))
+        for e in self.effects:
+            if e.name == name:
+                return effect_spec(e)
         return parameter_spec(name)
 
     @property
@@ -156,7 +207,7 @@ class Model:
         return tuple(n for n in self.pk_names + self.pd_names if parameter_spec(n).default is None)
 
     @property
-    def valid_names(self) -> set[str]:
+    def _structural_names(self) -> set[str]:
         base = self.pk_names + self.pd_names
         valid = set(base) | {"reference_weight"} | set(self.dose_parameter_names)
         valid |= {f"bsv_{n}" for n in base if parameter_spec(n).individual}
@@ -164,13 +215,17 @@ class Model:
         return valid
 
     @property
+    def valid_names(self) -> set[str]:
+        return self._structural_names | {e.name for e in self.effects}
+
+    @property
     def is_linear(self) -> bool:
         return self.elimination == "linear"
 
     @property
     def weight_effects(self) -> tuple[str, ...]:
-        """Names of the parameters that scale with body weight."""
-        return tuple(p.name[16:] for p in self.parameters if p.name.startswith("weight_exponent_"))
+        """Names of the parameters that change with body weight."""
+        return tuple(dict.fromkeys(e.parameter for e in self.covariate_effects if e.covariate == "weight"))
 
     # -- values --------------------------------------------------------------------------
     @property
@@ -224,3 +279,28 @@ class Model:
         params = [dc_replace(p, value=updates[p.name], unit=p.unit, lower=p.lower, upper=p.upper, given="")
                   if p.name in updates else p for p in params]
         return dc_replace(self, parameters=tuple(params))
+
+
+def effect_spec(effect: Effect) -> ParameterSpec:
+    """The definition of an effect's strength: an exponent (any real) or a factor (positive)."""
+    if effect.form == "power":
+        return ParameterSpec(effect.name, "1", REAL, f"exponent of {effect.covariate} on {effect.parameter}",
+                             individual=False)
+    return ParameterSpec(effect.name, "1", POSITIVE, f"factor on {effect.parameter} ({effect.describe()})",
+                         individual=False)
+
+
+def _covariates(model: str, population: Mapping) -> dict:
+    """{name: Covariate}; a weight given as {median, cv, source} (pkpd 0.1's form) is converted."""
+    out = {}
+    for name, c in dict(population).items():
+        if isinstance(c, Mapping) and name == "weight" and {"median", "cv"} <= set(c):
+            c = weight_distribution(c["median"], c["cv"], c.get("source", ""))
+        if not isinstance(c, Covariate):
+            raise PkpdError(f"Model '{model}': population entry '{name}' must be a Covariate, got {c!r}.")
+        if c.name != name:
+            c = Covariate(name, c.distribution, c.location, c.spread, c.unit, c.source, c.lower, c.upper)
+        out[name] = c
+    if "weight" in out and out["weight"].unit != "kg":
+        raise PkpdError(f"Model '{model}': body weight is in kg (got unit {out['weight'].unit!r}).")
+    return out

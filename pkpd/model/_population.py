@@ -19,14 +19,16 @@ is ``bsv_X`` in the internal unit (SD of the random effect; a file's CV is conve
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 from scipy.special import ndtri
 
 from .._checks import number, whole
 from .._errors import PkpdError
+from .._frozen import FrozenMap
+from ._covariates import correlate, score_correlation
 from ._model import Model
 from ._parameters import LOG, LOGIT
 from ._registry import parameter_spec
@@ -37,8 +39,9 @@ DEFAULT_SEED = 0
 
 @dataclass(frozen=True, eq=False)
 class Population:
-    """Virtual patients: BSV scores ``z`` (shape (n, k), columns ``z_names``) and body
-    weights ``weight`` (kg, shape (n,); None when neither the model nor the dosing needs them).
+    """Virtual patients: BSV scores ``z`` (shape (n, k), columns ``z_names``), body weights
+    ``weight`` (kg, shape (n,); None when neither the model nor the dosing needs them) and
+    other covariates (``covariates``: {name: (n,)}, in the model's covariate units).
 
     Build one with :func:`sample_population` or :func:`typical_population`.
     """
@@ -48,6 +51,7 @@ class Population:
     z_names: tuple[str, ...]
     method: str = "random"
     seed: int | None = None
+    covariates: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
         z = np.asarray(self.z, dtype=float)
@@ -68,12 +72,37 @@ class Population:
             w.setflags(write=False)
         z = z.reshape(n, len(self.z_names))
         z.setflags(write=False)
+        covariates = {}
+        for name, values in dict(self.covariates).items():
+            x = np.array(np.broadcast_to(np.asarray(values, float), (n,)))
+            if not np.all(np.isfinite(x)):
+                i = int(np.flatnonzero(~np.isfinite(x))[0])
+                raise PkpdError(f"Covariate '{name}' of subject {i} is {float(x[i])!r}; covariates must be finite.")
+            x.setflags(write=False)
+            covariates[name] = x
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "z", z)
+        object.__setattr__(self, "covariates", FrozenMap(covariates))
 
     @property
     def n(self) -> int:
         return self.z.shape[0]
+
+    def covariate(self, name: str, model: Model | None = None) -> np.ndarray:
+        """The values (n,) of covariate ``name`` (``weight`` in kg)."""
+        if name == "weight":
+            if self.weight is None:
+                owner = f"Model '{model.name}' changes {list(model.weight_effects)} with body weight, but these" \
+                    if model is not None else "These"
+                raise PkpdError(f"{owner} virtual patients have no weights; pass weight= or give the model a "
+                                "weight distribution.")
+            return self.weight
+        if name not in self.covariates:
+            owner = f"Model '{model.name}' has an effect of covariate '{name}', but these" if model is not None \
+                else "These"
+            raise PkpdError(f"{owner} virtual patients have no '{name}' (they have {sorted(self.covariates)}); give "
+                            f"the model a [population] {name} distribution, or pass covariates={{'{name}': ...}}.")
+        return self.covariates[name]
 
     def individual(self, model: Model, values: dict | None = None) -> dict[str, np.ndarray]:
         """Individual parameter arrays (n,) for every structural parameter of ``model``.
@@ -87,16 +116,14 @@ class Population:
         if missing:
             raise PkpdError(f"This population has BSV scores for {missing}, which model '{model.name}' "
                             "has no bsv_ parameter for; sample the population from this model.")
-        ref = v.get("reference_weight")
+        effects = {}
+        for e in model.covariate_effects:
+            effects.setdefault(e.parameter, []).append(e)
         out = {}
         for name in model.pk_names + model.pd_names:
             x = np.full(self.n, float(v[name]))
-            exponent = v.get(f"weight_exponent_{name}")
-            if exponent is not None:
-                if self.weight is None:
-                    raise PkpdError(f"Model '{model.name}' scales {name} with body weight, but these virtual "
-                                    "patients have no weights; pass weight= or give the model a weight distribution.")
-                x = x * (self.weight / ref) ** exponent
+            for e in effects.get(name, ()):
+                x = x * e.multiplier(self.covariate(e.covariate, model), v[e.name], v)
             if name in self.z_names:
                 omega = v[f"bsv_{name}"]
                 score = omega * self.z[:, self.z_names.index(name)]
@@ -119,26 +146,17 @@ def needs_weight(model: Model) -> bool:
     return bool(model.weight_effects)
 
 
-def _weights_from(model: Model, weight, n: int, normal_scores) -> np.ndarray | None:
-    if weight is None:
-        spec = model.population.get("weight")
-        if spec is None:
-            if needs_weight(model):
-                raise PkpdError(f"Model '{model.name}' scales {list(model.weight_effects)} with body weight but "
-                                "gives no [population] weight distribution; pass weight= (kg) or add one.")
-            return None
-        median, cv = float(spec["median"]), float(spec["cv"])
-        return median * np.exp(math.sqrt(math.log1p(cv * cv)) * normal_scores())
-    w = np.asarray(weight, dtype=float)
-    if w.ndim == 0:
-        return np.full(n, float(w))
-    if w.shape != (n,):
-        raise PkpdError(f"weight must be one number or one per subject ({n}), got shape {w.shape}.")
-    return w
+def _given(name: str, values, n: int) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.ndim == 0:
+        return np.full(n, float(x))
+    if x.shape != (n,):
+        raise PkpdError(f"{name} must be one number or one per subject ({n}), got shape {x.shape}.")
+    return x
 
 
 def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, weight=None,
-                      method: str = "random") -> Population:
+                      method: str = "random", covariates: Mapping | None = None) -> Population:
     """Draw ``n`` virtual patients for ``model``.
 
     Parameters
@@ -150,41 +168,75 @@ def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, wei
         Seed of the generator (default 0); the same seed gives the same patients.
     weight : float or array (n,), optional
         Body weights (kg). Default: the model file's ``[population] weight`` log-normal
-        distribution (median, cv); none when the model has no weight effect.
+        distribution (median, cv); none when the model has none.
     method : {"random", "sobol"}
         ``"random"``: independent normal draws (Monte-Carlo virtual trials).
         ``"sobol"``: scrambled Sobol points mapped through the normal quantile function,
         a fixed quasi-random design for expectations over patients (use a power of 2).
+    covariates : {name: value or array (n,)}, optional
+        Covariates given instead of drawn from the model's ``[population]`` (in its units).
+        Correlations with a covariate given here are not applied.
+
+    The draws are, per patient, one standard-normal score per BSV row (``bsv_X``), then
+    one per covariate drawn (body weight first, then the others in the file's order),
+    correlated as the model's ``correlations`` say (:mod:`pkpd.model._covariates`).
     """
     n = whole("Number of virtual patients", n, minimum=1)
     if method not in SAMPLING:
         raise PkpdError(f"Unknown sampling method {method!r}; allowed: {list(SAMPLING)}.")
     if seed is not None:
         seed = whole("seed", seed, minimum=0)
+    given = dict(covariates or {})
+    unknown = [c for c in given if c == "weight"]
+    if unknown:
+        raise PkpdError("Give body weight as weight=, not in covariates=.")
     names = _bsv_names(model)
-    sample_weight = weight is None and "weight" in model.population
-    k = len(names) + (1 if sample_weight else 0)
+    drawn = [c for c in model.population if not (c == "weight" and weight is not None) and c not in given]
+    drawn.sort(key=lambda c: c != "weight")  # weight first: the draws of pkpd 0.2 stay the same
+    k = len(names) + len(drawn)
     if method == "random":
         rng = np.random.default_rng(seed)
         scores = rng.standard_normal((n, k))
     else:
         from scipy.stats import qmc
         scores = ndtri(qmc.Sobol(d=max(k, 1), scramble=True, seed=seed).random(n))[:, :k]
-    w = _weights_from(model, weight, n, lambda: scores[:, -1])
-    return Population(weight=w, z=scores[:, :len(names)], z_names=names, method=method, seed=seed)
+    u = correlate(scores[:, len(names):], score_correlation(drawn, model.correlations))
+    values = {c: model.population[c].values(u[:, j]) for j, c in enumerate(drawn)}
+    values.update({c: _given(f"covariate '{c}'", x, n) for c, x in given.items()})
+    w = values.pop("weight", None)
+    if weight is not None:
+        w = _given("weight", weight, n)
+    elif w is None and needs_weight(model):
+        raise PkpdError(f"Model '{model.name}' changes {list(model.weight_effects)} with body weight but "
+                        "gives no [population] weight distribution; pass weight= (kg) or add one.")
+    return Population(weight=w, z=scores[:, :len(names)], z_names=names, method=method, seed=seed,
+                      covariates=values)
 
 
-def typical_population(model: Model, weight=None) -> Population:
-    """One typical patient (all BSV scores 0) at ``weight`` kg (default: the reference weight).
+def typical_value(covariate) -> float:
+    """The covariate of the typical patient: the median (log-normal), mean (normal), or 0
+    (a 0/1 covariate: without it)."""
+    return 0.0 if covariate.distribution == "bernoulli" else float(covariate.values(0.0))
+
+
+def typical_population(model: Model, weight=None, covariates: Mapping | None = None) -> Population:
+    """One typical patient (all BSV scores 0) at ``weight`` kg (default: the reference weight,
+    else the median of the model's weight distribution), with the other covariates at their
+    typical values (:func:`typical_value`) unless given.
 
     ``weight`` may be a list for several typical patients of different weights.
     """
     ref = model.values.get("reference_weight")
+    if ref is None and "weight" in model.population:
+        ref = typical_value(model.population["weight"])
+    names = _bsv_names(model)
+    others = {c: typical_value(d) for c, d in model.population.items() if c != "weight"}
+    others.update(dict(covariates or {}))
     if weight is None and ref is None:
-        names = _bsv_names(model)
-        return Population(weight=None, z=np.zeros((1, len(names))), z_names=names, method="typical")
+        return Population(weight=None, z=np.zeros((1, len(names))), z_names=names, method="typical",
+                          covariates=others)
     w = np.atleast_1d(np.asarray(ref if weight is None else weight, dtype=float))
     for i, x in enumerate(w):
         number(f"Body weight of patient {i} (kg)", x, above=0)
-    names = _bsv_names(model)
-    return Population(weight=w, z=np.zeros((w.size, len(names))), z_names=names, method="typical")
+    return Population(weight=w, z=np.zeros((w.size, len(names))), z_names=names, method="typical",
+                      covariates=others)

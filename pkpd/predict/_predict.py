@@ -36,6 +36,7 @@ from ..parallel import run_chunks
 from ..endpoints import from_categories, to_categories
 from ..inference import FitResult, load_fit
 from ..model import TRANSFORMS_BY_NAME
+from ..model._covariates import weight_distribution
 from ._rates import add_rule_shares, rates_dataset
 
 TRIAL_SAMPLES_WITHOUT_DRAWS = 4000
@@ -52,7 +53,7 @@ def _population_model(model, weight):
             raise PkpdError(f"A weight distribution needs 'median' (kg) and 'cv'; missing {sorted(missing)}.")
         median = number("Weight distribution median (kg)", weight["median"], above=0)
         cv = number("Weight distribution cv", weight["cv"], minimum=0)
-        spec = dict(model.population.get("weight", {}), median=median, cv=cv, source="user input")
+        spec = weight_distribution(median, cv, source="user input")
         return dc_replace(model, population=dict(model.population, weight=spec)), None
     return model, weight
 

@@ -180,7 +180,7 @@ def test_typos_in_a_pk_model_file_are_refused_with_the_right_name(tmp_path, old,
      r"Unknown parameter 'bsv_omega_response' .* 'omega_response' is one value for all patients in the engine, "
      r"so it cannot carry between-subject variability"),
     ('[parameters]', '[population]\nwieght = { median = 70, cv = 0.2, unit = "kg", source = "t" }\n\n[parameters]',
-     r"\[population\]: unknown key 'wieght'. Did you mean 'weight'\?"),
+     r"\[population\]: covariate 'wieght' acts on nothing. Did you mean 'weight'\?"),
     ('endpoints = "PASI"', 'endpoints = { PASI75 = 0.9, PASI90 = 0.75 }',
      r"Endpoint thresholds out of order: PASI75 = 0.9 must be below PASI90 = 0.75"),
 ])
