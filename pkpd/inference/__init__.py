@@ -6,6 +6,7 @@ from ._problem import FitProblem
 from ._results import FitResult, load_fit
 from ._fit import IdentifiabilityWarning, Objective, fit
 from ._posterior import sample_posterior
+from ._compare import Comparison, compare_models
 
-__all__ = ["FitProblem", "FitResult", "IdentifiabilityWarning", "LIKELIHOODS", "Objective", "TrialData",
+__all__ = ["Comparison", "compare_models", "FitProblem", "FitResult", "IdentifiabilityWarning", "LIKELIHOODS", "Objective", "TrialData",
            "deviance_residuals", "fit", "sample_posterior", "load_fit", "load_trial", "trial_from_text", "log_likelihood"]

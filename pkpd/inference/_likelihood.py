@@ -50,20 +50,39 @@ def groups(trial, arms: list[str], days: np.ndarray, endpoints: list[str]) -> li
     return out
 
 
-def log_likelihood(rates: np.ndarray, groups: Sequence[Group], kind: str = "multinomial") -> float:
-    """Log-likelihood of the trial counts given rates (arm, time, endpoint)."""
-    total = 0.0
-    for g in groups:
+def group_log_likelihoods(rates: np.ndarray, groups: Sequence[Group], kind: str = "multinomial") -> np.ndarray:
+    """Log-likelihood of each group's counts given rates (arm, time, endpoint)."""
+    out = np.empty(len(groups))
+    for i, g in enumerate(groups):
         p = rates[g.arm, g.time, list(g.endpoints)]
         if kind == "multinomial":
             probs = to_categories(p)
-            total += g.constant + float(np.dot(g.counts, np.log(np.maximum(probs, 1e-300))))
+            out[i] = g.constant + float(np.dot(g.counts, np.log(np.maximum(probs, 1e-300))))
         else:
             k = g.responders
-            total += float(np.sum(gammaln(g.n + 1) - gammaln(k + 1) - gammaln(g.n - k + 1)
+            out[i] = float(np.sum(gammaln(g.n + 1) - gammaln(k + 1) - gammaln(g.n - k + 1)
                                   + k * np.log(np.maximum(p, 1e-300))
                                   + (g.n - k) * np.log(np.maximum(1.0 - p, 1e-300))))
-    return total
+    return out
+
+
+def log_likelihood(rates: np.ndarray, groups: Sequence[Group], kind: str = "multinomial") -> float:
+    """Log-likelihood of the trial counts given rates (arm, time, endpoint)."""
+    return float(np.sum(group_log_likelihoods(rates, groups, kind)))
+
+
+def saturated_log_likelihoods(groups: Sequence[Group], kind: str = "multinomial") -> np.ndarray:
+    """Each group's log-likelihood at its observed proportions (the most any rates can give)."""
+    out = np.empty(len(groups))
+    for i, g in enumerate(groups):
+        if kind == "multinomial":
+            k = g.counts
+            out[i] = g.constant + float(np.sum(xlogy(k, k / g.n)))
+        else:
+            k = g.responders
+            out[i] = float(np.sum(gammaln(g.n + 1) - gammaln(k + 1) - gammaln(g.n - k + 1)
+                                  + xlogy(k, k / g.n) + xlogy(g.n - k, (g.n - k) / g.n)))
+    return out
 
 
 def deviance_residuals(rates: np.ndarray, groups: Sequence[Group], kind: str = "multinomial") -> np.ndarray:

@@ -56,7 +56,8 @@ def sample_posterior(fit, n_draws: int = 2000, *, walkers: int | None = None, bu
     k = len(problem.names)
     walkers = whole("walkers", walkers if walkers is not None else max(16, 4 * k), minimum=2 * k,
                     hint=" emcee needs at least twice as many walkers as parameters.")
-    objective = Objective(fit.model, fit.trial, fit.settings["likelihood"], fit.design)
+    objective = Objective(fit.model, fit.trial, fit.settings["likelihood"], fit.design,
+                          fit.settings.get("trial_effect"))
 
     def log_posterior(y):
         if np.any(y < problem.lower) or np.any(y > problem.upper):

@@ -125,3 +125,21 @@ class FitProblem:
     def at_bound(self, y, tol: float = 1e-6) -> list[str]:
         return [n for n, yi, a, b in zip(self.names, y, self.lower, self.upper)
                 if min(yi - a, b - yi) < tol * max(1, abs(yi))]
+
+
+def with_trial_effect(model, vary, name: str):
+    """The model with an ``omega_trial`` row (if it has none) and ``vary`` with it."""
+    from ..model import Parameter
+    from .._checks import nearest
+    if name not in model.pd_names:
+        raise PkpdError(f"trial_effect must be a parameter of the response model {list(model.pd_names)}, got "
+                        f"{name!r}." + nearest(str(name), model.pd_names))
+    if "omega_trial" not in {p.name for p in model.parameters}:
+        from dataclasses import replace
+        row = Parameter("omega_trial", 0.3, "1", lower=1e-3, upper=3.0, assumption=True,
+                        source="ASSUMPTION: starting value and bounds of the between-trial SD (pkpd.fit)")
+        model = replace(model, parameters=model.parameters + (row,))
+    names = list(model.response.default_vary if vary is None else ([vary] if isinstance(vary, str) else vary))
+    if "omega_trial" not in names:
+        names.append("omega_trial")
+    return model, names

@@ -322,6 +322,10 @@ def load_fit(source) -> FitResult:
            or not math.isfinite(v)]
     if bad:
         raise PkpdError(f"{where}: value of {bad[0]!r} is {values[bad[0]]!r}; estimates must be finite numbers.")
+    effect = settings.get("trial_effect") if isinstance(settings, Mapping) else None
+    if effect is not None:
+        from ._problem import with_trial_effect
+        model = with_trial_effect(model, None, effect)[0]
     model = model.replace({k: v for k, v in values.items() if k in varying})
     cov = record.get("covariance")
     covariance = None

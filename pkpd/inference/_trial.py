@@ -11,6 +11,18 @@ share ``n`` (they are one group of patients).
 When only ``percent`` is given, responders are reconstructed as ``round(percent * n / 100)``
 and the row must reproduce the percentage to within half a percentage point (as
 published percentages are rounded); when both are given they must agree the same way.
+
+Optional columns describe the patients of an arm and the trial it belongs to:
+
+* ``trial``: the trial's name, so that several trials fit together (arm names are unique
+  across the table); a fit may then give a parameter a between-trial random effect
+  (:func:`pkpd.fit`'s ``trial_effect``).
+* ``<covariate>_lower`` / ``<covariate>_upper``: the arm's patients are the model's
+  population within lower < x <= upper (a subgroup such as ``weight_upper = 100``);
+  ``<covariate>_median`` and ``_cv`` (log-normal), ``_mean`` and ``_sd`` (normal) or
+  ``_proportion`` (0/1): the arm's own distribution of that covariate. Weight is in kg,
+  other covariates in the model's unit. Empty cells leave the model's distribution.
+  Each value must be the same on every row of an arm.
 """
 
 from __future__ import annotations
@@ -32,6 +44,8 @@ from ..model import EndpointFamily, endpoint_families, library
 
 REQUIRED = ("arm", "regimen", "n", "endpoint")
 _ENDPOINT = re.compile(r"([A-Za-z]{2,})(\d+)")
+COVARIATE_FIELDS = ("lower", "upper", "median", "cv", "mean", "sd", "proportion")
+_COVARIATE_COLUMN = re.compile(r"([A-Za-z][A-Za-z0-9]*)_(" + "|".join(COVARIATE_FIELDS) + ")")
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +62,24 @@ class TrialData:
     sha256: str = ""
     text: str = ""
     name: str = ""
+    covariates: dict = None   # {arm: {covariate: {field: value}}} (arms without their own: absent)
+    trials: dict = None       # {arm: trial name}
+
+    def __post_init__(self):
+        object.__setattr__(self, "covariates", dict(self.covariates or {}))
+        object.__setattr__(self, "trials", dict(self.trials or {arm: "" for arm in self.regimens}))
+
+    @property
+    def trial_names(self) -> list[str]:
+        return list(dict.fromkeys(self.trials[a] for a in self.arms))
+
+    def arm_groups(self) -> list[tuple[tuple, list[str]]]:
+        """Arms grouped by their covariate description: [(description, arms)], in arm order."""
+        out: dict = {}
+        for arm in self.arms:
+            key = tuple(sorted((c, tuple(sorted(f.items()))) for c, f in self.covariates.get(arm, {}).items()))
+            out.setdefault(key, []).append(arm)
+        return list(out.items())
 
     @property
     def arms(self) -> list[str]:
@@ -164,6 +196,7 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
         counts.append(_responders(row, n, where, arm))
     if len(families) > 1:
         raise PkpdError(f"Trial table {name} mixes endpoint families {sorted(families)}; one table holds one family.")
+    covariates, trials = _arm_descriptions(table, name)
     table = table.assign(day=days, responders=counts, n=table["n"].astype(int), arm=table["arm"].astype(str),
                          endpoint=table["endpoint"].astype(str))
     for (arm, day), rows in table.groupby(["arm", "day"], sort=False):
@@ -180,7 +213,51 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
                 raise PkpdError(f"{_where(int(i2))}: arm {arm!r} at day {day:g} has more {e2} responders ({r2}) "
                                 f"than {e1} responders ({r1}); {e2} responders are {e1} responders too.")
     return TrialData(table=table.reset_index(drop=True), regimens=regimens, source=name, sha256=sha, text=text,
-                     name=lib)
+                     name=lib, covariates=covariates, trials=trials)
+
+
+def _arm_descriptions(table: pd.DataFrame, name: str) -> tuple[dict, dict]:
+    """Per arm: its covariate description and its trial, each the same on all its rows."""
+    from .._checks import number
+    known = set(REQUIRED) | {"week", "day", "responders", "percent", "source", "trial"}
+    columns = {}
+    for c in table.columns:
+        m = _COVARIATE_COLUMN.fullmatch(c)
+        if m:
+            columns[c] = (m.group(1), m.group(2))
+        elif c not in known:
+            raise PkpdError(f"Trial table {name}: unknown column {c!r}." + nearest(c, sorted(known))
+                            + " Columns are arm, regimen, n, week (or day), endpoint, responders (or percent), "
+                            "source, trial, and covariate columns such as weight_upper or diabetes_proportion.")
+    covariates, trials = {}, {}
+    for arm, rows in table.groupby("arm", sort=False):
+        where = _where(int(rows.index[0]))
+        if "trial" in table.columns:
+            names = rows["trial"].map(lambda x: "" if _missing(x) else str(x).strip()).unique()
+            if len(names) > 1:
+                raise PkpdError(f"{where}: arm {arm!r} is in trials {sorted(names)}; an arm belongs to one trial "
+                                "(give arms of different trials different names).")
+            if not names[0]:
+                raise PkpdError(f"{where}: arm {arm!r} has no trial; fill the trial column on every row.")
+            trials[arm] = names[0]
+        spec: dict = {}
+        for column, (cov, field) in columns.items():
+            values = rows[column].to_numpy(object)
+            given = [v for v in values if not _missing(v)]
+            if not given:
+                continue
+            if len(given) != len(values) or len({float(number(f'{where}: {column}', v)) for v in given}) > 1:
+                raise PkpdError(f"{where}: arm {arm!r} has different {column} on its rows ({list(values)}); an arm "
+                                "is one group of patients, give it one value on every row.")
+            x = number(f"{where} (arm {arm!r}): {column}", given[0])
+            spec.setdefault(cov, {})[field] = x
+        for cov, fields in spec.items():
+            if "lower" in fields and "upper" in fields and not fields["lower"] < fields["upper"]:
+                raise PkpdError(f"{where} (arm {arm!r}): {cov}_lower {fields['lower']:g} must be below "
+                                f"{cov}_upper {fields['upper']:g}.")
+        if spec:
+            covariates[arm] = spec
+    return covariates, trials
 
 
 def _missing(x) -> bool:

@@ -10,7 +10,7 @@ from ._registry import (EndpointFamily, endpoint_families, endpoint_family, para
 from ._model import Model
 from ._priors import DISTRIBUTIONS, Prior
 from ._files import load_model, model_from_sources
-from ._population import DEFAULT_SEED, Population, sample_population, typical_population
+from ._population import DEFAULT_SEED, Population, sample_population, typical_population, with_covariates
 from . import _library as library
 
 __all__ = ["DEFAULT_SEED", "Domain", "EndpointFamily", "FRACTION", "IDENTITY", "LOG", "LOGIT", "Model", "Prior", "DISTRIBUTIONS",

@@ -52,7 +52,8 @@ from ._priors import prior_from_row
 from ._rows import Parameter
 from ._registry import ERROR_SPECS, EndpointFamily, endpoint_family, parameter_spec
 
-MODEL_KEYS = ("name", "description", "references", "structure", "absorption", "elimination", "pk_model")
+MODEL_KEYS = ("name", "description", "references", "structure", "absorption", "elimination", "pk_model", "extends",
+              "drop")
 ROW_KEYS = ("value", "unit", "description", "source", "lower", "upper", "assumption")
 SECTIONS = ("model", "parameters", "population", "effects", "pd", "priors", "error")
 COVARIATE_KEYS = ("distribution", "median", "cv", "mean", "sd", "proportion", "unit", "source")
@@ -272,6 +273,52 @@ def _endpoints(pd: Mapping, where: str) -> EndpointFamily:
         raise PkpdError(f"{at}: {err}") from None
 
 
+def _extend(head, where, origin, sources, chain, key, text, digest, name, references, params, population,
+            correlations, effects, priors, error, pd, endpoints, data) -> Model:
+    """A model file that ``extends`` another: everything of that model, with this file's
+    response type, endpoints, rows, covariates, effects and priors replacing or adding to
+    its own, and the rows named in ``drop`` removed."""
+    if "pk_model" in head or any(k in head for k in STRUCTURE_KEYS):
+        raise PkpdError(f"{where}: a file that extends another takes its PK model and structure from it; remove "
+                        f"{[k for k in ('pk_model',) + STRUCTURE_KEYS if k in head]}.")
+    ref = _text(f"{where}, [model]", "extends", head["extends"])
+    base_raw, base_origin, base_sources, base_key = sources.find(ref)
+    if base_origin in chain + (origin,):
+        raise PkpdError(f"{where}: extends {ref!r} leads back to {base_origin}; model files may not name each other "
+                        f"in a circle ({' -> '.join(chain + (origin, base_origin))}).")
+    base = _build(base_raw, base_origin, base_sources, base_key, chain + (origin,))
+    drop = head.get("drop", [])
+    if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
+        raise PkpdError(f"{where}, [model]: `drop` must be a list of parameter names.")
+    have = [p.name for p in base.parameters]
+    for d in drop:
+        if d not in have:
+            raise PkpdError(f"{where}, [model]: `drop` names {d!r}, which '{base.name}' does not have."
+                            + nearest(d, have))
+    mine = {p.name for p in params}
+    kept = tuple(p for p in base.parameters if p.name not in mine and p.name not in drop)
+    new_effects = {e.name: e for e in base.effects}
+    new_effects.update({e.name: e for e in effects})
+    if pd:
+        pd = {**base.pd, **pd}
+        endpoints = endpoints if "endpoints" in data.get("pd", {}) else base.endpoints
+    digest.update(base.sha256.encode("utf-8"))
+    texts = ((key, text),) + tuple((ref if k == base_key else k, t) for k, t in base.sources)
+    try:
+        return Model(name=name, structure=base.structure, absorption=base.absorption, elimination=base.elimination,
+                     parameters=kept + params,
+                     description=_text(f"{where}, [model]", "description", head.get("description")) or base.description,
+                     references=tuple(base.references) + tuple(references),
+                     population={**base.population, **population}, pd=pd or dict(base.pd),
+                     endpoints=endpoints if pd else base.endpoints,
+                     priors={k: v for k, v in {**base.priors, **priors}.items() if k not in drop},
+                     error=base.error + error, effects=tuple(new_effects.values()),
+                     correlations=base.correlations + correlations, sources=texts, path=origin,
+                     sha256=digest.hexdigest())
+    except PkpdError as err:
+        raise PkpdError(f"{where}: {err}") from None
+
+
 class _Sources:
     """Where ``pk_model`` references are looked up: next to a file, then paths, then the library;
     or, for a model carried in a fit file, among the texts it carries."""
@@ -322,8 +369,8 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
     references = head.get("references", [])
     if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
         raise PkpdError(f"{where}, [model]: `references` must be a list of text.")
-    table = data.get("parameters")
-    if not isinstance(table, Mapping) or not table:
+    table = data.get("parameters", {} if "extends" in head else None)
+    if not isinstance(table, Mapping) or (not table and "extends" not in head):
         raise PkpdError(f"{where}: needs a [parameters] table.")
     params = tuple(_row(n, row, where) for n, row in table.items())
     population, correlations = _population(data.get("population", {}), where)
@@ -337,8 +384,10 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
     endpoints = None
     if pd:
         _unknown_keys(f"{where}, [pd]", "key", pd, PD_KEYS)
-        _text(f"{where}, [pd]", "type", pd.get("type"), required=True)
-        endpoints = _endpoints(pd, where)
+        extending = "extends" in head
+        _text(f"{where}, [pd]", "type", pd.get("type"), required=not extending)
+        if not extending or "endpoints" in pd:
+            endpoints = _endpoints(pd, where)
     structure = {k: _text(f"{where}, [model]", k, head.get(k, DEFAULT_STRUCTURE[k])) for k in STRUCTURE_KEYS}
     priors_section = data.get("priors", {})
     if not isinstance(priors_section, Mapping):
@@ -347,6 +396,12 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
               for name, row in priors_section.items()}
     digest = hashlib.sha256(raw)
     texts = ((key, text),)
+    if "extends" in head:
+        return _extend(head, where, origin, sources, chain, key, text, digest, name, references, params, population,
+                       correlations, effects, priors, error, dict(pd), endpoints, data)
+    if "drop" in head:
+        raise PkpdError(f"{where}, [model]: `drop` removes rows of the model this file extends; it goes with "
+                        "`extends`.")
     if "pk_model" in head:
         # A PD model file names the PK model it builds on; the PK file's structure,
         # parameter table and population come along, and both files enter the hash.

@@ -212,6 +212,8 @@ class Model:
         valid = set(base) | {"reference_weight"} | set(self.dose_parameter_names)
         valid |= {f"bsv_{n}" for n in base if parameter_spec(n).individual}
         valid |= {f"weight_exponent_{n}" for n in WEIGHT_SCALED if n in base}
+        if self.pd:
+            valid.add("omega_trial")
         return valid
 
     @property

@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 from scipy.special import ndtri
 
-from .._checks import number, whole
+from .._checks import nearest, number, whole
 from .._errors import PkpdError
 from .._frozen import FrozenMap
 from ._covariates import correlate, score_correlation
@@ -240,3 +240,34 @@ def typical_population(model: Model, weight=None, covariates: Mapping | None = N
         number(f"Body weight of patient {i} (kg)", x, above=0)
     return Population(weight=w, z=np.zeros((w.size, len(names))), z_names=names, method="typical",
                       covariates=others)
+
+
+_FIELDS = {"median": ("lognormal", "location"), "cv": ("lognormal", "spread"), "mean": ("normal", "location"),
+           "sd": ("normal", "spread"), "proportion": ("bernoulli", "location")}
+
+
+def with_covariates(model: Model, description: Mapping, where: str = "") -> Model:
+    """``model`` with its population's covariates described anew: ``description`` maps a
+    covariate to fields ``lower``/``upper`` (a band), ``median``/``cv``, ``mean``/``sd`` or
+    ``proportion`` (its own distribution), in the covariate's unit (weight in kg)."""
+    import math
+    from dataclasses import replace as dc_replace
+    population = dict(model.population)
+    for name, fields in description.items():
+        at = f"{where}covariate '{name}'"
+        if name not in population:
+            raise PkpdError(f"{at}: model '{model.name}' has no such covariate in its [population] "
+                            f"({sorted(population)})." + nearest(name, list(population)))
+        c = population[name]
+        kinds = {_FIELDS[f][0] for f in fields if f in _FIELDS}
+        if len(kinds) > 1 or (kinds and kinds != {c.distribution}):
+            raise PkpdError(f"{at}: fields {sorted(fields)} do not describe its {c.distribution} distribution "
+                            "(log-normal: median and cv; normal: mean and sd; 0/1: proportion).")
+        changes = {}
+        for f, x in fields.items():
+            if f in _FIELDS:
+                attr = _FIELDS[f][1]
+                changes[attr] = math.sqrt(math.log1p(x * x)) if f == "cv" else x
+        c = dc_replace(c, **changes)
+        population[name] = c.within(fields.get("lower", -math.inf), fields.get("upper", math.inf))
+    return dc_replace(model, population=population)

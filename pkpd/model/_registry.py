@@ -94,6 +94,10 @@ ERROR_SPECS: Mapping[str, ParameterSpec] = FrozenMap({s.name: s for s in (
 WEIGHT_SCALED = ("CL", "V", "Q", "V2", "Vmax")
 REFERENCE_WEIGHT = ParameterSpec("reference_weight", "kg", POSITIVE,
                                  "body weight the weight-scaled parameters refer to", individual=False)
+# The SD of a between-trial random effect (pkpd.fit(..., trial_effect=...)), on the fit scale
+# (log or logit) of the parameter it acts on.
+TRIAL_SD = ParameterSpec("omega_trial", "1", POSITIVE, "SD of the between-trial random effect, on the fit scale "
+                         "of the parameter it acts on", individual=False)
 
 # -- endpoint families ---------------------------------------------------------------------
 
@@ -257,6 +261,8 @@ def parameter_spec(name: str) -> ParameterSpec | None:
         return PK_SPECS[name]
     if name == REFERENCE_WEIGHT.name:
         return REFERENCE_WEIGHT
+    if name == TRIAL_SD.name:
+        return TRIAL_SD
     if name.startswith("weight_exponent_") and name[16:] in WEIGHT_SCALED:
         return ParameterSpec(name, "1", REAL, f"exponent of body weight on {name[16:]}", individual=False)
     if name.startswith("bsv_"):

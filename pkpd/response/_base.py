@@ -39,6 +39,10 @@ class ResponseModel:
         The parameters :func:`pkpd.fit` estimates unless told otherwise.
     spread_parameter : str
         The parameter that is the spread :math:`\\omega` of patients' scores within a node.
+    reduces_to : {type: {parameter: value}}
+        Response models this one becomes when the parameters take those values (a model
+        with the same equations has no restriction), so that a likelihood-ratio test can
+        compare fits of the two (:func:`pkpd.compare_models`).
     """
 
     name: str = ""
@@ -46,6 +50,7 @@ class ResponseModel:
     default_vary: tuple = ()
     spread_parameter: str = ""
     description: str = ""
+    reduces_to: Mapping = {}
 
     def latent(self, trajectory, values: Mapping) -> np.ndarray:
         """Latent level (node, time) at the trajectory's output times.

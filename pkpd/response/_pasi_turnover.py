@@ -67,6 +67,7 @@ class PasiTurnover(ResponseModel):
     )
     default_vary = ("kout", "IC50", "Pmax", "omega_response")
     spread_parameter = "omega_response"
+    reduces_to = {"pasi_turnover_hill": {}}
 
     def latent(self, trajectory, values):
         # y = 1 - R solves y' = kout (I - y), I = Pmax + Imax (1 - Pmax) f, f = C^h / (IC50^h + C^h); it is
@@ -101,6 +102,7 @@ class PasiTurnoverHill(PasiTurnover):
     name = "pasi_turnover_hill"
     description = "lesion turnover with Imax below 1 and a Hill coefficient, placebo, log-normal response scale"
     default_vary = ("kout", "IC50", "Pmax", "omega_response", "Imax", "hill")
+    reduces_to = {"pasi_turnover": {}}
 
 
 class PasiNonResponders(PasiTurnover):
@@ -118,6 +120,7 @@ class PasiNonResponders(PasiTurnover):
         ParameterSpec("nonresponders", "1", FRACTION, "share of patients on whom the drug has no effect",
                       individual=False),)
     default_vary = ("kout", "IC50", "Pmax", "omega_response", "nonresponders")
+    reduces_to = {"pasi_turnover": {"nonresponders": 0.0}, "pasi_turnover_hill": {"nonresponders": 0.0}}
 
     def _placebo(self, trajectory, values):
         kout = np.asarray(values["kout"], float)
@@ -151,6 +154,7 @@ class PasiEffectCompartment(PasiTurnover):
     parameters = PasiTurnover.parameters + (
         ParameterSpec("ke0", "1/day", POSITIVE, "rate constant of the effect compartment"),)
     default_vary = ("kout", "IC50", "Pmax", "omega_response", "ke0")
+    reduces_to = {}  # pasi_turnover only in the limit ke0 -> infinity: not a nested test
 
     def latent(self, trajectory, values):
         return super().latent(trajectory.effect_site(values["ke0"]), values)
@@ -182,6 +186,7 @@ class PasiSensitivity(PasiTurnover):
                       individual=False),)
     default_vary = ("kout", "IC50", "Pmax", "omega_IC50")
     spread_parameter = ""
+    reduces_to = {}
     Z_GRID = np.linspace(-5.0, 5.0, 21)
 
     def latent(self, trajectory, values):
