@@ -86,7 +86,7 @@ def test_replace_changes_values_and_rejects_unknown_names(ustekinumab):
 
 
 def test_unknown_model_name_lists_the_library():
-    with pytest.raises(pkpd.PkpdError, match=r"No model file 'ustekinumab'; .* \['ustekinumab_pasi', 'ustekinumab_pk'\]"):
+    with pytest.raises(pkpd.PkpdError, match=r"No model file 'ustekinumab'; .* \['ustekinumab_pasi', .*'ustekinumab_pk'\]"):
         pkpd.load_model("ustekinumab")
 
 
@@ -231,7 +231,15 @@ def test_a_model_without_weight_effects_needs_no_weight_distribution(tmp_path):
 
 def test_library_models_and_their_parameter_tables():
     from pkpd.model import library
-    assert library.names("models") == ["ustekinumab_pasi", "ustekinumab_pk"]
+    assert library.names("models") == ["ustekinumab_pasi", "ustekinumab_pasi_effect", "ustekinumab_pasi_hill",
+                                       "ustekinumab_pasi_nonresponders", "ustekinumab_pasi_sensitivity",
+                                       "ustekinumab_pk"]
+    for name in library.names("models"):  # every library model loads, its structure's rows all sourced
+        m = pkpd.load_model(name)
+        assert all(p.source.strip() for p in m.parameters)
+    hill = pkpd.load_model("ustekinumab_pasi_hill")  # extends ustekinumab_pasi: its sources come along
+    assert [k for k, _ in hill.sources] == ["ustekinumab_pasi_hill", "ustekinumab_pasi", "ustekinumab_pk"]
+    assert hill.pd["type"] == "pasi_turnover_hill" and hill.values["Imax"] == 0.95
     pasi = pkpd.load_model("ustekinumab_pasi")
     assert pasi.endpoints.names == ("PASI50", "PASI75", "PASI90", "PASI100")
     assert [k for k, _ in pasi.sources] == ["ustekinumab_pasi", "ustekinumab_pk"]
