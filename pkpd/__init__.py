@@ -27,8 +27,8 @@ from . import endpoints as _endpoints  # registers the PASI and EASI endpoint fa
 # the integration design
 from .design import Design
 # inference
-from .inference import (Comparison, FitProblem, FitResult, IdentifiabilityWarning, TrialData, compare_models, fit,
-                        load_fit, load_trial, sample_posterior)
+from .inference import (Comparison, FitProblem, FitResult, IdentifiabilityWarning, Recovery, TrialData,
+                        compare_models, fit, load_fit, load_trial, recovery, sample_posterior)
 # predictions
 from .predict import compare_regimens, dose_response, predict, response_rates, simulate_response, simulate_trial
 # figures (matplotlib is imported when one is drawn)
@@ -45,8 +45,8 @@ __all__ = [
     "simulate",
     "IndirectResponse", "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
     "Design",
-    "Comparison", "FitProblem", "FitResult", "IdentifiabilityWarning", "TrialData", "compare_models", "fit",
-    "load_fit", "load_trial", "sample_posterior",
+    "Comparison", "FitProblem", "FitResult", "IdentifiabilityWarning", "Recovery", "TrialData", "compare_models",
+    "fit", "load_fit", "load_trial", "recovery", "sample_posterior",
     "compare_regimens", "dose_response", "predict", "response_rates", "simulate_response", "simulate_trial",
     "densify_times", "plot_comparison", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]

@@ -219,6 +219,9 @@ class RateEngine:
         for name in self.model.pd_names:
             x = np.asarray(p[name], float)
             v[name] = float(x[0]) if np.all(x == x[0]) else x
+        for name in getattr(self.response, "scores", ()):  # BSV scores a response model correlates with
+            z = self.population.z_names
+            v[f"score_{name}"] = self.population.z[:, z.index(name)] if name in z else 0.0
         return v
 
     def spread(self, values: Mapping | None = None) -> float:

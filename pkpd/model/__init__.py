@@ -17,4 +17,4 @@ __all__ = ["DEFAULT_SEED", "Domain", "EndpointFamily", "FRACTION", "IDENTITY", "
            "NONNEGATIVE", "POSITIVE", "POSITIVE_FRACTION", "Parameter", "ParameterSpec", "Population", "REAL",
            "TRANSFORMS_BY_NAME", "Transform", "endpoint_families", "endpoint_family", "library", "load_model", "model_from_sources",
            "parameter_spec", "register_endpoint_family", "register_response_model", "response_model",
-           "response_models", "sample_population", "typical_population"]
+           "response_models", "sample_population", "typical_population", "with_covariates"]

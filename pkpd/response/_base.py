@@ -39,6 +39,9 @@ class ResponseModel:
         The parameters :func:`pkpd.fit` estimates unless told otherwise.
     spread_parameter : str
         The parameter that is the spread :math:`\\omega` of patients' scores within a node.
+    scores : tuple of str
+        Parameters whose between-subject scores (``bsv_X``) the model needs per node: they
+        reach :meth:`latent` as ``values["score_X"]`` (0 where the model file gives no bsv).
     reduces_to : {type: {parameter: value}}
         Response models this one becomes when the parameters take those values (a model
         with the same equations has no restriction), so that a likelihood-ratio test can
@@ -51,6 +54,7 @@ class ResponseModel:
     spread_parameter: str = ""
     description: str = ""
     reduces_to: Mapping = {}
+    scores: tuple = ()
 
     def latent(self, trajectory, values: Mapping) -> np.ndarray:
         """Latent level (node, time) at the trajectory's output times.

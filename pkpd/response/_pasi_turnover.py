@@ -40,8 +40,12 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..endpoints import LinearScore, Mixture, TabulatedScore
-from ..model import FRACTION, POSITIVE, ParameterSpec
+from .._errors import PkpdError
+from ..model import FRACTION, POSITIVE, Domain, ParameterSpec
 from ._base import ResponseModel
+
+
+CORRELATION = Domain(-1.0, 1.0, lower_open=True, upper_open=True)
 
 
 def _log_depth(y) -> np.ndarray:
@@ -177,16 +181,29 @@ class PasiSensitivity(PasiTurnover):
     all have the same course unless ``bsv_Pmax`` (or other between-subject variability) is
     given in the model file; ``bsv_kout`` and ``bsv_Imax`` add variability in the other
     directions, as Sobol dimensions of the design.
+
+    Sensitivity may be correlated with those: ``corr_IC50_kout`` and ``corr_IC50_Imax``
+    (default 0) are the correlations of z with the node's kout and Imax scores u. Given
+    the node, z is normal with mean :math:`\rho_k u_k + \rho_I u_I` and SD
+    :math:`\sqrt{1 - \rho_k^2 - \rho_I^2}`; the grid is laid on the standardised
+    conditional score, so the rest of the machinery (cuts, rules, virtual trials) is that
+    of an independent standard-normal latent.
     """
 
     name = "pasi_sensitivity"
     description = "lesion turnover with log-normal variability in drug sensitivity (IC50) as the latent variable"
     parameters = tuple(s for s in PasiTurnover.parameters if s.name != "omega_response") + (
         ParameterSpec("omega_IC50", "1", POSITIVE, "SD of the log IC50 between patients (the latent variable)",
-                      individual=False),)
+                      individual=False),
+        ParameterSpec("corr_IC50_kout", "1", CORRELATION, "correlation of drug sensitivity with the kout score "
+                      "(bsv_kout)", individual=False, default=0.0),
+        ParameterSpec("corr_IC50_Imax", "1", CORRELATION, "correlation of drug sensitivity with the Imax score "
+                      "(bsv_Imax)", individual=False, default=0.0),
+    )
     default_vary = ("kout", "IC50", "Pmax", "omega_IC50")
     spread_parameter = ""
     reduces_to = {}
+    scores = ("kout", "Imax")
     Z_GRID = np.linspace(-5.0, 5.0, 21)
 
     def latent(self, trajectory, values):
@@ -195,9 +212,16 @@ class PasiSensitivity(PasiTurnover):
         placebo = -np.expm1(-kout[..., None] * trajectory.mesh.times)
         amp = (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None]
         ic50 = np.asarray(values["IC50"], float)
+        rho_k, rho_i = float(values.get("corr_IC50_kout", 0.0)), float(values.get("corr_IC50_Imax", 0.0))
+        residual = 1.0 - rho_k ** 2 - rho_i ** 2
+        if not residual > 0:
+            raise PkpdError(f"corr_IC50_kout = {rho_k:g} and corr_IC50_Imax = {rho_i:g} leave no variance of their "
+                            "own to drug sensitivity (their squares must add up to less than 1).")
+        shift = rho_k * np.asarray(values.get("score_kout", 0.0)) + rho_i * np.asarray(values.get("score_Imax", 0.0))
+        omega = float(values["omega_IC50"])
         columns = []
         for z in self.Z_GRID:
-            J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-float(values["omega_IC50"]) * z),
+            J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-omega * (shift + math.sqrt(residual) * z)),
                                             values["hill"])
             columns.append(_log_depth(pmax[..., None] * placebo + amp * J))
         return TabulatedScore(self.Z_GRID, np.stack(columns, axis=-1))

@@ -8,7 +8,7 @@ from scipy import integrate
 
 import pkpd
 from pkpd.design import Design
-from pkpd.inference import Objective, load_trial
+from pkpd.inference import Objective
 from pkpd.inference._likelihood import group_log_likelihoods
 
 FAST = Design(n_nodes=128)
