@@ -123,7 +123,8 @@ def _band_labels(ds) -> dict:
     out = {}
     draws = f" ({ds.sizes['draw']} draws)" if "draw" in ds.dims else ""
     size = ds.attrs.get("trial_size")
-    labels = {"parameter": f"{level:.0%} interval from parameter uncertainty{draws}",
+    source = "parameter and structural uncertainty" if "model_averaging" in ds.attrs else "parameter uncertainty"
+    labels = {"parameter": f"{level:.0%} interval from {source}{draws}",
               "trial": f"{level:.0%} range observed in a trial arm" + (f" of {size}" if size is not None else "")}
     for band, (lower, upper) in BANDS.items():
         if lower in ds and upper in ds:

@@ -291,12 +291,13 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
         1-day grid); predictions from the fit reuse it.
     profile : bool
         Compute 95% profile-likelihood intervals (the slow part).
-    priors : {name: Prior or dict}, optional
+    priors : {name: Prior or dict} or False, optional
         Priors of varying parameters, in addition to (or instead of) the model file's
         ``[priors]`` (:class:`pkpd.Prior`; a dict such as ``{"distribution": "lognormal",
         "median": 0.016, "sd": 0.5, "source": "..."}`` is read like a model file row). With
         priors the fit maximises the posterior density (MAP); its covariance and profiles
-        are those of -2 log posterior. ``trial=None`` fits the priors alone.
+        are those of -2 log posterior. ``trial=None`` fits the priors alone. ``False``:
+        no priors at all, not even the model file's (maximum likelihood).
     trial_effect : str, optional
         A parameter (e.g. ``"Pmax"``) that differs between the trials of a table with a
         ``trial`` column: normal on its fit scale (log or logit) around the typical value,
@@ -315,6 +316,9 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     starts = whole("starts", starts, minimum=1)
     screen = whole("screen", screen, minimum=1)
     seed = whole("seed", seed, minimum=0)
+    if priors is False:
+        from dataclasses import replace
+        model, priors = replace(model, priors={}), None
     if trial_effect is not None:
         model, vary = with_trial_effect(model, vary, trial_effect)
     problem = FitProblem.create(model, vary, _read_priors(model, priors))

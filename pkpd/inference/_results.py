@@ -118,7 +118,8 @@ class FitResult:
     def problem(self):
         """The fitting state of this fit (names, transforms, bounds, priors)."""
         from ._problem import FitProblem
-        return FitProblem.create(self.model, self.varying, dict(self.priors))
+        from dataclasses import replace
+        return FitProblem.create(replace(self.model, priors={}), self.varying, dict(self.priors))
 
     @property
     def design(self):
@@ -184,7 +185,8 @@ def format_report(result: FitResult) -> str:
              f"{s['starts']} starts (seed {s['start_seed']})",
              f"-2 log-likelihood {result.minus2ll:.4f}   AIC {result.aic:.4f}   BIC {result.bic:.4f}   "
              f"parameters {result.n_parameters}",
-             f"starts' -2LL: min {min(result.start_minus2ll):.4f}, max {max(result.start_minus2ll):.4f}",
+             f"starts' {'-2 log posterior' if result.is_map else '-2LL'}: min {min(result.start_minus2ll):.4f}, "
+             f"max {max(result.start_minus2ll):.4f}",
              "", f"{'parameter':<16} {'estimate':>11} {'SE':>10} {'95% profile interval':>26}  unit   scale"]
     se = result.standard_errors()
     for n in result.varying:

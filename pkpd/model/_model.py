@@ -261,7 +261,7 @@ class Model:
         >>> m.replace(CLL=0.3)
         Traceback (most recent call last):
         ...
-        pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'F', 'F_central', 'V', 'bsv_CL', 'bsv_V', 'duration_central', 'duration_depot', 'ka', 'rate_central', 'rate_depot', 'reference_weight', 'tlag', 'tlag_central', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
+        pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'CL_diabetes', 'F', 'F_central', 'V', 'bsv_CL', 'bsv_V', 'duration_central', 'duration_depot', 'ka', 'rate_central', 'rate_depot', 'reference_weight', 'tlag', 'tlag_central', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
         """
         updates = dict(values or {}, **kwargs)
         params = list(self.parameters)

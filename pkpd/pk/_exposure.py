@@ -83,15 +83,14 @@ def concentrations(model, regimen, times: np.ndarray, individual: Mapping, weigh
 
 
 def pk_key(model, values: Mapping) -> tuple:
-    """The values that change concentrations: PK parameters, their variability and weight effects."""
+    """The values that change concentrations: PK parameters, their variability and covariate effects."""
     pk = set(model.pk_names)
+    effects = {e.name for e in model.covariate_effects if e.parameter in pk}
 
-    def target(name: str) -> str:
-        for prefix in ("bsv_", "weight_exponent_"):
-            if name.startswith(prefix):
-                return name[len(prefix):]
-        return name
-    return tuple((n, values[n]) for n in sorted(values) if target(n) in pk or n == "reference_weight")
+    def changes_pk(name: str) -> bool:
+        return (name in pk or (name.startswith("bsv_") and name[4:] in pk) or name in effects
+                or name == "reference_weight")
+    return tuple((n, values[n]) for n in sorted(values) if changes_pk(n))
 
 
 class Exposure:

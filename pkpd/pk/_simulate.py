@@ -147,10 +147,34 @@ def _record_parameters(model, data: Dataset, seed, weight, variability: bool) ->
     if w is None and model.weight_effects:
         raise PkpdError(f"Model '{model.name}' scales {list(model.weight_effects)} with body weight, but the "
                         "dataset has no WT column; add WT (kg) to the file, or pass weight= (kg) for everyone.")
-    draws = sample_population(model, n, seed=seed, weight=np.ones(n))
+    covariates = {}
+    for e in model.covariate_effects:
+        if e.covariate == "weight" or e.covariate in covariates:
+            continue
+        column = _covariate_column(data, e.covariate)
+        if column is None:
+            raise PkpdError(f"Model '{model.name}' has an effect of covariate '{e.covariate}' ({e.name}), but the "
+                            f"dataset has no column of that name (columns: {list(data.order)}); add a "
+                            f"'{e.covariate}' column (one value per record, in the model's unit).")
+        values = np.asarray(data[column], float)
+        if not np.all(np.isfinite(values)):
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise PkpdError(f"Dataset column {column!r}, CSV line {int(data.line[i])}: covariate '{e.covariate}' is "
+                            "missing; the model's effect needs it on every record.")
+        covariates[e.covariate] = values
+    draws = sample_population(model, n, seed=seed, weight=np.ones(n), covariates={c: 0.0 for c in covariates})
     z = draws.z if variability else np.zeros_like(draws.z)
-    records = Population(weight=w, z=z[data.individual], z_names=draws.z_names, method="dataset", seed=seed)
+    records = Population(weight=w, z=z[data.individual], z_names=draws.z_names, method="dataset", seed=seed,
+                         covariates=covariates)
     return records.individual(model), w
+
+
+def _covariate_column(data: Dataset, name: str) -> str | None:
+    """The dataset column holding covariate ``name``: the same name, in any case (DIABETES)."""
+    for column in data.order:
+        if column.lower() == name.lower():
+            return column
+    return None
 
 
 def simulate_dataset(model, data: Dataset, *, times=None, seed: int = DEFAULT_SEED, weight=None,

@@ -35,7 +35,7 @@ from ..dosing import named_regimens
 from ..parallel import run_chunks
 from ..endpoints import from_categories, to_categories
 from ..inference import FitResult, load_fit
-from ..model import TRANSFORMS_BY_NAME
+from ..model import TRANSFORMS_BY_NAME, with_covariates
 from ..model._covariates import weight_distribution
 from ._rates import add_rule_shares, rates_dataset
 
@@ -86,7 +86,12 @@ def _subgroup_masks(subgroups, weight) -> tuple[list[str], np.ndarray]:
 def _draw_parameters(fit: FitResult, n_draws: int, seed) -> dict[str, np.ndarray]:
     """Parameter draws: from the fit's posterior draws when it has them (a seeded choice of
     rows, without replacement while there are enough), else from its covariance on the fit
-    scale, mapped back to each domain."""
+    scale, mapped back to each domain.
+
+    An estimate on the bound of its fit range has no normal uncertainty (the likelihood is
+    flat or falling beyond it, and the Hessian's curvature there means nothing): such
+    parameters are held at the bound and the others drawn from their covariance given them
+    (the Schur complement). ``pkpd.sample_posterior`` accounts for them fully."""
     if fit.posterior is not None:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(fit.posterior), size=n_draws, replace=n_draws > len(fit.posterior))
@@ -97,8 +102,20 @@ def _draw_parameters(fit: FitResult, n_draws: int, seed) -> dict[str, np.ndarray
     names = list(fit.covariance.index)
     transforms = [TRANSFORMS_BY_NAME[fit.transforms[n]] for n in names]
     centre = np.array([float(t.forward(fit.values[n])) for n, t in zip(names, transforms)])
+    problem = fit.problem()
+    held = set(problem.at_bound(problem.to_fit(fit.values)))
+    free = [i for i, n in enumerate(names) if n not in held]
+    fixed = [i for i, n in enumerate(names) if n in held]
+    cov = fit.covariance.values
+    if fixed:
+        cov = cov[np.ix_(free, free)] - cov[np.ix_(free, fixed)] @ np.linalg.solve(cov[np.ix_(fixed, fixed)],
+                                                                                     cov[np.ix_(fixed, free)])
+    else:
+        cov = cov[np.ix_(free, free)]
     rng = np.random.default_rng(seed)
-    y = rng.multivariate_normal(centre, fit.covariance.values, size=n_draws, method="cholesky")
+    y = np.tile(centre, (n_draws, 1))
+    if free:
+        y[:, free] = rng.multivariate_normal(centre[free], cov, size=n_draws, method="cholesky")
     return {n: t.inverse(y[:, i]) for i, (n, t) in enumerate(zip(names, transforms))}
 
 
@@ -126,7 +143,7 @@ def _trial_spread(rates: np.ndarray, n: int, rng, level: float) -> tuple[np.ndar
 
 def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, weight=None, subgroups=None,
             n_draws: int = 0, draw_nodes: int = 128, level: float = 0.95, trial_size: int | None = None,
-            seed: int = 0, progress: bool = False, client=None, weights=None) -> xr.Dataset:
+            seed: int = 0, progress: bool = False, client=None, weights=None, covariates=None) -> xr.Dataset:
     """Predicted responder rates of a fitted model, with optional uncertainty.
 
     Parameters
@@ -166,6 +183,10 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     weights : sequence of float, optional
         With several fits: the models' weights (default: Akaike weights, which need the
         fits to share their trial table).
+    covariates : {covariate: {field: value}}, optional
+        The patients predicted for, described like a trial table's arm (README, 'Trial
+        tables'): ``{"weight": {"upper": 100}}`` for patients of 100 kg or less (the
+        model's population within the band), ``{"diabetes": {"proportion": 0.3}}``, ...
 
     Returns
     -------
@@ -178,7 +199,7 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     if isinstance(fit, (list, tuple)):
         return _average(fit, weights, regimens, times, time_unit=time_unit, endpoints=endpoints, weight=weight,
                         subgroups=subgroups, n_draws=n_draws, draw_nodes=draw_nodes, level=level,
-                        trial_size=trial_size, seed=seed, progress=progress, client=client)
+                        trial_size=trial_size, seed=seed, progress=progress, client=client, covariates=covariates)
     if weights is not None:
         raise PkpdError("weights go with a list of fits (model averaging); this is one fit.")
     fit = load_fit(fit)
@@ -190,6 +211,10 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
         trial_size = whole("trial_size", trial_size, minimum=1, hint=" It is a number of patients.")
     design = fit.design
     model, fixed_weight = _population_model(fit.model, weight)
+    if covariates:
+        if not isinstance(covariates, Mapping) or not all(isinstance(f, Mapping) for f in covariates.values()):
+            raise PkpdError("covariates must map a covariate to its description, e.g. {'weight': {'upper': 100}}.")
+        model = with_covariates(model, covariates, where="predict(covariates=...): ")
     ends = model.select_endpoints(endpoints)
     t = _units.to_days(increasing_times(times), time_unit)
     regs = named_regimens(regimens)
@@ -206,6 +231,8 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     fired = np.concatenate([_pad(p["fired"], n_rules) for p in parts], axis=-2)
     attrs = {"integration": design.describe(nodes) + " (the fit's design)", "mesh_step_day": design.step,
              "fit_file": fit.path, "level": level}
+    if covariates:
+        attrs["patients"] = "; ".join(f"{c}: {model.population[c].describe()}" for c in covariates)
     ds = rates_dataset(rate, regs, t, ends, model, attrs)
     ds = add_rule_shares(ds, regs, fired)
     if masks is not None:

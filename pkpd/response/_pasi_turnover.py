@@ -177,9 +177,13 @@ class PasiSensitivity(PasiTurnover):
     e^{-\omega_{IC50} z}`, :math:`z \sim N(0, 1)`; given the node, a patient's PASI ratio is
     the turnover's R(t) (no response scale), so their depth of response increases with z.
     The rate is analytic over z: the log depth is tabulated on a grid of z (``Z_GRID``, a
-    turnover per grid point) and inverted by monotone cubic interpolation. Placebo patients
-    all have the same course unless ``bsv_Pmax`` (or other between-subject variability) is
-    given in the model file; ``bsv_kout`` and ``bsv_Imax`` add variability in the other
+    turnover per grid point) and inverted by monotone cubic interpolation. z is a patient's
+    responsiveness: it also moves their placebo response, :math:`\mathrm{logit}\,P_{max,i} =
+    \mathrm{logit}\,P_{max} + \omega_{P} z` (``omega_Pmax``), so that placebo patients
+    differ and every arm's rate is smooth in every parameter (a placebo course shared by
+    all patients of a node would make the placebo rate a step function). Total inhibition
+    :math:`1 - (1 - I_{max} f)(1 - P_{max})` rises with both, so the depth of response
+    rises with z in every arm. ``bsv_kout`` and ``bsv_Imax`` add variability in other
     directions, as Sobol dimensions of the design.
 
     Sensitivity may be correlated with those: ``corr_IC50_kout`` and ``corr_IC50_Imax``
@@ -195,6 +199,8 @@ class PasiSensitivity(PasiTurnover):
     parameters = tuple(s for s in PasiTurnover.parameters if s.name != "omega_response") + (
         ParameterSpec("omega_IC50", "1", POSITIVE, "SD of the log IC50 between patients (the latent variable)",
                       individual=False),
+        ParameterSpec("omega_Pmax", "1", POSITIVE, "SD of logit Pmax between patients, moving with the latent "
+                      "responsiveness", individual=False),
         ParameterSpec("corr_IC50_kout", "1", CORRELATION, "correlation of drug sensitivity with the kout score "
                       "(bsv_kout)", individual=False, default=0.0),
         ParameterSpec("corr_IC50_Imax", "1", CORRELATION, "correlation of drug sensitivity with the Imax score "
@@ -210,8 +216,9 @@ class PasiSensitivity(PasiTurnover):
         kout = np.asarray(values["kout"], float)
         pmax = np.asarray(values["Pmax"], float)
         placebo = -np.expm1(-kout[..., None] * trajectory.mesh.times)
-        amp = (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None]
+        imax = np.asarray(values["Imax"], float)
         ic50 = np.asarray(values["IC50"], float)
+        logit_pmax, omega_p = np.log(pmax) - np.log1p(-pmax), float(values["omega_Pmax"])
         rho_k, rho_i = float(values.get("corr_IC50_kout", 0.0)), float(values.get("corr_IC50_Imax", 0.0))
         residual = 1.0 - rho_k ** 2 - rho_i ** 2
         if not residual > 0:
@@ -221,9 +228,10 @@ class PasiSensitivity(PasiTurnover):
         omega = float(values["omega_IC50"])
         columns = []
         for z in self.Z_GRID:
-            J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-omega * (shift + math.sqrt(residual) * z)),
-                                            values["hill"])
-            columns.append(_log_depth(pmax[..., None] * placebo + amp * J))
+            zi = shift + math.sqrt(residual) * z
+            J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-omega * zi), values["hill"])
+            p = 1.0 / (1.0 + np.exp(-(logit_pmax + omega_p * zi)))
+            columns.append(_log_depth(np.asarray(p)[..., None] * placebo + (imax * (1.0 - p))[..., None] * J))
         return TabulatedScore(self.Z_GRID, np.stack(columns, axis=-1))
 
     def latent_draws(self, trajectory, draws):

@@ -116,10 +116,11 @@ CL_diabetes = { parameter = "CL", covariate = "diabetes", form = "factor", value
     p = d[heavy].mean()
     assert abs(p - expected) < 4 * math.sqrt(expected * (1 - expected) / heavy.sum())
     assert expected > 0.2  # the correlation is visible: heavier patients are more often diabetic
-    # the design's Sobol nodes carry the covariates too, without changing the BSV and weight columns
-    plain = pkpd.load_model("ustekinumab_pk")
-    a = pkpd.sample_population(plain, 64, method="sobol")
-    assert a.covariates == {} and a.weight.shape == (64,)
+    # the design's Sobol nodes carry the covariates too; a model without covariates draws none
+    nodes = pkpd.sample_population(model, 1024, method="sobol")
+    assert abs(nodes.covariates["diabetes"].mean() - 0.15) < 4 / 1024
+    plain = model_file(tmp_path, "", "plain.toml")
+    assert pkpd.sample_population(plain, 64, method="sobol").covariates == {}
 
 
 def test_a_band_maps_the_population_into_it_keeping_its_shape():

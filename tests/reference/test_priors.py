@@ -74,19 +74,21 @@ def test_prior_rows_convert_units_and_refuse_what_they_cannot_read():
 
 def test_model_file_priors_section(tmp_path):
     path = tmp_path / "m.toml"
-    text = dict(pkpd.load_model("ustekinumab_pasi").sources)["ustekinumab_pasi"]
+    text = dict(pkpd.load_model("ustekinumab_pasi").sources)["ustekinumab_pasi"].split("[priors]")[0]
     path.write_text(text.replace('name = "ustekinumab_pasi"', 'name = "m"') + '\n[priors]\n'
-                    'kout = { distribution = "lognormal", median = 0.016, sd = 0.4, unit = "1/day", '
+                    'kout = { distribution = "lognormal", median = 0.112, sd = 0.4, unit = "1/week", '
                     'source = "Rodriguez-Fernandez et al. 2024" }\n')
     model = pkpd.load_model(path)
-    assert model.priors["kout"] == Prior("lognormal", median=0.016, sd=0.4)
+    assert model.priors["kout"] == Prior("lognormal", median=0.016, sd=0.4)  # 0.112/week is 0.016/day
+    assert pkpd.load_model("ustekinumab_pasi").priors["kout"] == Prior("lognormal", median=0.016, sd=0.5)
     path.write_text(path.read_text().replace("kout = {", "kuot = {"))
     with pytest.raises(pkpd.PkpdError, match="kuot.*Did you mean 'kout'"):
         pkpd.load_model(path)
 
 
 def test_map_with_flat_priors_is_the_mle():
-    mle = pkpd.fit("ustekinumab_pasi", PHASE2, design=FAST, profile=False)
+    mle = pkpd.fit("ustekinumab_pasi", PHASE2, design=FAST, profile=False, priors=False)
+    assert not mle.is_map
     flat = {n: {"distribution": "flat", "source": "flat"} for n in mle.varying}
     same = pkpd.fit("ustekinumab_pasi", PHASE2, design=FAST, profile=False, priors=flat)
     for name in mle.varying:

@@ -81,8 +81,8 @@ def test_warnings_print_as_one_line(tmp_path, capsys):
 
 def test_simulate_a_nonmem_dataset(tmp_path, capsys):
     data = tmp_path / "d.csv"
-    data.write_text("ID,TIME,AMT,EVID,CMT,WT\n1,0,45,1,1,80\n1,168,.,0,2,80\nC,1,170,450,1,1,80\n2,0,90,1,1,110\n"
-                    "2,336,.,0,2,110\n")
+    data.write_text("ID,TIME,AMT,EVID,CMT,WT,DIABETES\n1,0,45,1,1,80,0\n1,168,.,0,2,80,0\nC,1,170,450,1,1,80,0\n"
+                    "2,0,90,1,1,110,1\n2,336,.,0,2,110,1\n")
     out = tmp_path / "s.csv"
     assert main(["simulate", "--data", str(data), "--time-unit", "hour", "--seed", "3", "--out", str(out)]) == 0
     assert "2 individuals, 4 records" in capsys.readouterr().out

@@ -64,8 +64,8 @@ def model(tmp_path_factory):
 
 def test_rates_have_the_closed_form_of_the_model(model):
     design = pkpd.Design(n_nodes=64)
-    ds = pkpd.response_rates(model.replace(bsv_CL=0.0, bsv_V=0.0), ARMS, [4, 12], time_unit="week", design=design,
-                             weight=90.0)
+    ds = pkpd.response_rates(model.replace(bsv_CL=0.0, bsv_V=0.0, CL_diabetes=1.0), ARMS, [4, 12], time_unit="week",
+                             design=design, weight=90.0)
     typical = pkpd.simulate(model, ARMS, [4, 12], time_unit="week").concentration.values[:, 0, :]
     e = 0.95 * typical / (0.5 + typical)  # every node is the typical patient here
     for k, x in enumerate((0.5, 0.75, 0.9)):
