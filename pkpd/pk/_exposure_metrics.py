@@ -184,8 +184,8 @@ def _dosing_intervals(name: str, regimen, horizon: float | None, time_unit: str)
     """(K, 2) days: from each dose time to the next, the last to ``horizon`` or one repeat interval on."""
     unit = _units.time_unit(time_unit)
     if horizon is None and regimen.open_ended:
-        raise PkpdError(f"Regimen {name!r} repeats without end; give horizon= (in {unit}s), the end of its last "
-                        "dosing interval, or end the repeat with 'until' or 'x N'.")
+        raise PkpdError(f"Regimen {name!r} repeats without end; give horizon= (in {unit}s; --horizon-weeks of pkpd "
+                        "exposure), the end of its last dosing interval, or end the repeat with 'until' or 'x N'.")
     times = np.unique(regimen.dose_times(horizon))
     if horizon is not None:
         times = times[times < horizon]
@@ -197,8 +197,8 @@ def _dosing_intervals(name: str, regimen, horizon: float | None, time_unit: str)
                  and c.dose_times()[-1] == last]
         if not every:
             raise PkpdError(f"Regimen {name!r}: its last dose (day {format_number(last)}) is not part of a repeat, so "
-                            f"its dosing interval has no end; give horizon= (in {unit}s) or "
-                            "intervals=[(start, end), ...].")
+                            f"its dosing interval has no end; give horizon= (in {unit}s; --horizon-weeks of pkpd "
+                            "exposure) or intervals=[(start, end), ...].")
         horizon = last + max(every)
     return np.stack([times, np.append(times[1:], horizon)], axis=1)
 

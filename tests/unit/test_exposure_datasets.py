@@ -90,10 +90,10 @@ def test_nonlinear_models_use_the_ode():
     (LABEL, dict(intervals=[(0, 4)], horizon=10), "horizon= ends the last dosing interval; windows given with "
                                                   "intervals= have their own ends. Give one of them."),
     ("45 mg SC every 12 weeks", {}, "Regimen '45 mg SC every 12 weeks' repeats without end; give horizon= "
-                                    r"\(in days\), the end of its last dosing interval"),
+                                    r"\(in days; --horizon-weeks of pkpd exposure\), the end of its last dosing"),
     ("45 mg SC at weeks 0, 4", dict(time_unit="week"),
      r"its last dose \(day 28\) is not part of a repeat, so its dosing interval has no end; give horizon= "
-     r"\(in weeks\) or intervals="),
+     r"\(in weeks; --horizon-weeks of pkpd exposure\) or intervals="),
     ("placebo", {}, "No regimen gives a dose before the horizon"),
     (LABEL, dict(horizon=-3), r"horizon \(days\) must be > 0, got -3"),
     (LABEL, dict(time_unit="month"), "Unknown time unit 'month'"),
