@@ -150,3 +150,13 @@ def test_exposure_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, t
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("pkpd exposure: error: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_reports_the_exact_peak_not_the_grid_maximum(capsys, ustekinumab):
+    # A 1-hour infusion on a daily grid: the grid's largest value is a day after the peak.
+    assert main(["simulate", "--regimen", "100 mg IV over 1 h at day 0", "--weeks", "2"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    CL, V = ustekinumab.values["CL"], ustekinumab.values["V"]  # the typical patient
+    peak = 2400 / CL * (1 - np.exp(-CL / V / 24))
+    grid_max = peak * np.exp(-CL / V * (1 - 1 / 24))
+    assert f"{peak:.3g} ({peak:.3g}-{peak:.3g})" in row and f"{grid_max:.3g}" not in row
