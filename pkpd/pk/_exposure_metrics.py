@@ -28,14 +28,15 @@ METRICS = {
 }
 ACCURACY = {
     "closed_form": "exact: closed-form state, integrals and peaks (bisection on the exact slope), to rounding",
-    "ode": "ODE at 8 Gauss-Legendre nodes per sub-interval of at most ode_step days between events; "
-           "error set by the ODE tolerance (rtol) for rates up to a few per day",
+    "ode": "ODE at 8 Gauss-Legendre nodes per sub-interval of at most ode_step days between events (default "
+           "1/fastest rate constant, 1 hour to 1 day); quadrature and interpolation errors about 1e-10 or less, "
+           "the ODE tolerance (rtol) sets the accuracy",
 }
 
 
 def exposure(model, regimens, *, intervals=None, horizon=None, time_unit: str = "day",
              population: Population | None = None, n_subjects: int | None = None, seed: int = DEFAULT_SEED,
-             weight=None, method: str = "auto", ode_step: float = 1.0, rtol: float = 1e-8, atol: float = 1e-10,
+             weight=None, method: str = "auto", ode_step: float | None = None, rtol: float = 1e-8, atol: float = 1e-10,
              solver: str = "DOP853") -> xr.Dataset:
     r"""Exposure metrics per virtual patient and interval: AUC, Cmax, Tmax, Cmin, Ctrough, Cavg.
 
@@ -60,8 +61,11 @@ def exposure(model, regimens, *, intervals=None, horizon=None, time_unit: str = 
         The virtual patients, as for :func:`pkpd.simulate` (default: one typical patient).
     method : {"auto", "closed_form", "ode"}
         ``"auto"``: the closed form for linear models, the ODE otherwise.
-    ode_step : float
-        ODE only: longest sub-interval (days) between nodes of the quadrature (default 1).
+    ode_step : float, optional
+        ODE only: longest sub-interval (days) of the quadrature between events. Default:
+        one over the model's fastest rate constant (ka, the disposition rates, Vmax/(V Km),
+        kint R0/KSS, kint, kdeg), between 1 hour and 1 day; give a shorter one for rate
+        constants above 24/day.
     rtol, atol, solver
         ODE settings (``atol`` in mg), as for :func:`pkpd.simulate`.
 
@@ -135,7 +139,7 @@ def exposure(model, regimens, *, intervals=None, horizon=None, time_unit: str = 
             raise PkpdError(f"No regimen gives a dose before the horizon, so there are no dosing intervals "
                             f"({list(regs)}); give intervals=[(start, end), ...] in {time_unit}s.")
         last_day = max(float(s[:, 1].max()) for s in spans.values() if s.size)
-    if method == "ode":
+    if method == "ode" and ode_step is not None:
         ode_step = number("ode_step (days)", ode_step, above=0)
     population = virtual_patients(model, population, n_subjects, seed, weight)
     individual = population.individual(model)

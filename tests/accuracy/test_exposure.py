@@ -417,15 +417,17 @@ def test_michaelis_menten_auc_matches_the_analytic_integral():
     assert_rel(got["Ctrough"], [c(b) for _, b in windows], 1e-7, "Ctrough")
 
 
-@pytest.mark.parametrize("structure, regimen", [
-    ("1cmt", "100 mg SC every 14 days x3"),
-    ("2cmt", "200 mg IV over 1 h at day 0 then 100 mg SC every 14 days x3"),
+@pytest.mark.parametrize("structure, values, regimen", [
+    ("1cmt", {}, "100 mg SC every 14 days x3"),
+    ("2cmt", {}, "200 mg IV over 1 h at day 0 then 100 mg SC every 14 days x3"),
+    # Fast kinetics (k 2/day, ka 3/day): the default sub-interval shrinks to 1/3 day.
+    ("1cmt", dict(CL=6.0, ka=3.0), "100 mg SC every 3 days x3"),
 ])
-def test_ode_metrics_equal_the_closed_form_for_a_linear_system(structure, regimen):
+def test_ode_metrics_equal_the_closed_form_for_a_linear_system(structure, values, regimen):
     # TMDD without target is linear: the ODE path (nodes, quadrature, interpolated peaks)
     # against the exact metrics of the same model.
-    exact, _ = metrics(make_model(structure), regimen)
-    tmdd = make_model(structure, elimination="tmdd_qss", R0=0.0)
+    exact, _ = metrics(make_model(structure, **values), regimen)
+    tmdd = make_model(structure, elimination="tmdd_qss", R0=0.0, **values)
     ode, ds = metrics(tmdd, regimen, rtol=1e-10, atol=1e-14)
     assert ds.attrs["engine"] == "ode"
     for key in ("AUC", "Cmax", "Cmin", "Ctrough", "Cavg"):
