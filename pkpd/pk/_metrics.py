@@ -59,6 +59,7 @@ import dataclasses
 
 import numpy as np
 
+from .._errors import PkpdError
 from . import _linear
 from ._events import Events
 
@@ -155,7 +156,7 @@ def linear(events: Events, p: dict, start: np.ndarray, end: np.ndarray) -> dict[
     interval) of a linear model; ``p`` holds one value per subject (n,)."""
     modes, X, Rt = _linear.states(events, p)
     if modes.width != 1:
-        raise ValueError("interval metrics need one parameter value per subject")
+        raise PkpdError("Internal error: exact interval metrics need one parameter value per subject.")
     n, K = start.shape
     cut = pieces(events.time, start, end)
     i, q = cut.subject, cut.q
