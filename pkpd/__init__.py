@@ -18,8 +18,8 @@ from .dosing import (Amount, Course, Dataset, Dose, Regimen, RegimenSyntaxError,
 # models: parameters, the registry, model files and the library, virtual patients
 from .model import (Domain, EndpointFamily, Model, Parameter, ParameterSpec, Population, Prior, Transform, load_model,
                     register_endpoint_family, register_response_model, sample_population, typical_population)
-# exposure
-from .pk import simulate
+# exposure: concentrations and exposure metrics per interval
+from .pk import exposure, simulate, summarize_exposure
 # response: links, turnover kernels, response models
 from .response import (IndirectResponse, PasiTurnover, ResponseModel, effect_compartment, emax, indirect_response,
                        inhibition)
@@ -42,7 +42,7 @@ __all__ = [
     "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Prior", "Transform",
     "load_model",
     "register_endpoint_family", "register_response_model", "sample_population", "typical_population",
-    "simulate",
+    "exposure", "simulate", "summarize_exposure",
     "IndirectResponse", "PasiTurnover", "ResponseModel", "effect_compartment", "emax", "indirect_response", "inhibition",
     "Design",
     "Comparison", "FitProblem", "FitResult", "IdentifiabilityWarning", "Recovery", "TrialData", "compare_models",

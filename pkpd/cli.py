@@ -13,17 +13,18 @@ from ._errors import PkpdError, SolverError
 from ._version import __version__
 
 
-def _summary(ds) -> str:
-    """One line per regimen: median (5-95%) peak and final concentration on the output grid."""
+def _summary(ds, peaks) -> str:
+    """One line per regimen: median (5-95%) of each patient's peak over the simulated range (exact,
+    ``peaks`` (regimen, subject), not the grid's largest value) and final concentration."""
     lines = [f"{'regimen':<60} {'Cmax median (5-95%) mg/L':>28} {'C at end median (5-95%)':>28}"]
-    for name in ds.regimen.values:
+    for r, name in enumerate(ds.regimen.values):
         c = ds.concentration.sel(regimen=name)
-        peak, end = c.max("time").values, c.isel(time=-1).values
+        end = c.isel(time=-1).values
 
         def fmt(x):
             lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
             return f"{mid:.3g} ({lo:.3g}-{hi:.3g})"
-        lines.append(f"{str(name)[:60]:<60} {fmt(peak):>28} {fmt(end):>28}")
+        lines.append(f"{str(name)[:60]:<60} {fmt(peaks[r]):>28} {fmt(end):>28}")
     return "\n".join(lines)
 
 
@@ -100,7 +101,7 @@ def _simulate_data(args) -> int:
 
 def _simulate(args) -> int:
     from ._io import check_output, write_dataset
-    from .pk import simulate
+    from .pk import exposure, simulate
     if args.data:
         return _simulate_data(args)
     if not args.regimen:
@@ -111,7 +112,12 @@ def _simulate(args) -> int:
         check_output(args.plot, {".png": "PNG image"}, "--plot")
     times = _times(args)
     ds = simulate(args.model, args.regimen, times, n_subjects=args.n, seed=args.seed, weight=args.weight)
-    print(_summary(ds))
+    # The peak over the simulated range, exact (an infusion's end falls between grid times):
+    # the exposure metric over [first, last time), and the last time's value (a dose given then).
+    peaks = exposure(args.model, args.regimen, intervals=[(times[0], times[-1])], n_subjects=args.n,
+                     seed=args.seed, weight=args.weight).Cmax.values[:, :, 0] if times.size > 1 else None
+    last = ds.concentration.isel(time=-1).values
+    print(_summary(ds, last if peaks is None else np.maximum(peaks, last)))
     if args.out:
         write_dataset(ds, args.out)
         print(f"wrote {args.out}")
@@ -120,6 +126,98 @@ def _simulate(args) -> int:
         plot_concentrations(ds, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _exposure(args) -> int:
+    """``pkpd exposure MODEL REGIMEN...``: metrics per dosing interval (or window), summarised."""
+    import json
+
+    from ._io import check_output, write_dataset
+    from .pk import exposure, summarize_exposure
+    if args.out:
+        check_output(args.out, {".nc": "netCDF", ".csv": "CSV (one row per regimen, patient and interval)"})
+    if args.window_weeks and args.window_days:
+        raise PkpdError("Give --window-weeks or --window-days, not both.")
+    windows, unit = (args.window_weeks, "week") if args.window_weeks else (args.window_days, "day")
+    if windows and args.horizon_weeks is not None:
+        raise PkpdError("--horizon-weeks ends the last dosing interval; --window-weeks/--window-days have their own "
+                        "ends. Give one of them.")
+    if len(set(args.regimen)) != len(args.regimen):
+        raise PkpdError("A regimen is given twice; give each regimen once.")
+    ds = exposure(args.model, {text: text for text in args.regimen}, intervals=windows or None,
+                  horizon=args.horizon_weeks, time_unit=unit if windows else "week", n_subjects=args.n,
+                  seed=args.seed, weight=args.weight)
+    summary = summarize_exposure(ds, bands=args.bands)
+    rows = _exposure_records(summary)
+    if args.json:
+        print(json.dumps({"model": ds.attrs["model"], "n_subjects": int(ds.sizes["subject"]),
+                          "seed": int(ds.attrs["seed"]) if ds.attrs["seed"].isdigit() else None,
+                          "intervals": ds.attrs["intervals"],
+                          "engine": ds.attrs["engine"], "quantiles": summary["quantile"].values.tolist(),
+                          "summary": rows}, indent=2))
+    else:
+        print(_exposure_table(ds, rows, "day" if args.window_days else "week"))
+    if args.out:
+        write_dataset(ds, args.out)
+        if not args.json:
+            print(f"wrote {args.out}")
+    return 0
+
+
+EXPOSURE_COLUMNS = ("AUC", "Cmax", "Tmax", "Cmin", "Ctrough", "Cavg")
+
+
+def _exposure_records(summary) -> list[dict]:
+    """One record per regimen, interval and weight band: n and each metric's quantiles (p5, p50, ...)."""
+    names = [f"p{100 * q:g}" for q in summary["quantile"].values]
+    rows = []
+    for r, name in enumerate(summary.regimen.values):
+        for k in summary.interval.values:
+            start = float(summary.start.values[r, k])
+            if not np.isfinite(start):
+                continue  # a regimen with fewer dosing intervals than another
+            for b, band in enumerate(summary.band.values):
+                row = {"regimen": str(name), "interval": int(k), "start_week": float(summary.start_week.values[r, k]),
+                       "end_week": float(summary.end_week.values[r, k]), "band": str(band),
+                       "n": int(summary.n.values[b])}
+                for key in EXPOSURE_COLUMNS:
+                    values = summary[key].values[r, b, k]
+                    row[key] = {"unit": summary[key].attrs["units"],
+                                **{q: (float(v) if np.isfinite(v) else None) for q, v in zip(names, values)}}
+                rows.append(row)
+    return rows
+
+
+def _exposure_table(ds, rows, unit: str) -> str:
+    n = int(ds.sizes["subject"])
+    typical = n == 1
+    what = "the typical patient" if typical else f"{n} virtual patients (seed {ds.attrs['seed']}), median (5-95%)"
+    kind = "dosing interval" if ds.attrs["intervals"] == "dosing" else "window"
+    lines = [f"{ds.attrs['model']}: exposure per {kind}, {what}; Tmax in days after the interval's start"]
+    units = {k: ds[k].attrs["units"] for k in EXPOSURE_COLUMNS}
+    width = 10 if typical else 21
+    head = f"  {unit + 's':<13} {'band':<18} {'n':>5}" + "".join(f" {k + ' ' + units[k]:>{width}}"
+                                                               for k in EXPOSURE_COLUMNS)
+
+    def number(x):
+        return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+    def cell(stats):
+        if stats["p50"] is None:
+            return "-"
+        if typical:
+            return f"{stats['p50']:.4g}"
+        return f"{number(stats['p50'])} ({number(stats['p5'])}-{number(stats['p95'])})"
+    regimen = None
+    for row in rows:
+        if row["regimen"] != regimen:
+            regimen = row["regimen"]
+            lines += ["", regimen, head]
+        factor = 1.0 if unit == "week" else 7.0
+        span = f"{row['start_week'] * factor:g}-{row['end_week'] * factor:g}"
+        lines.append(f"  {span:<13} {row['band']:<18} {row['n']:>5}"
+                     + "".join(f" {cell(row[k]):>{width}}" for k in EXPOSURE_COLUMNS))
+    return "\n".join(lines)
 
 
 def _fit(args) -> int:
@@ -296,6 +394,27 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", help="write the dataset: .nc (netCDF) or .csv (long table)")
     sim.add_argument("--plot", help="write a PNG of the concentration profiles")
     sim.set_defaults(run=_simulate)
+
+    exp = sub.add_parser("exposure", help="exposure metrics per dosing interval or window (AUC, Cmax, Tmax, Cmin, "
+                         "Ctrough, Cavg), summarised by regimen and weight band")
+    exp.add_argument("model", help="library model name or .toml path, e.g. ustekinumab_pk")
+    exp.add_argument("regimen", nargs="+", help="regimen text, one or more, e.g. '45 mg SC at weeks 0, 4 then every "
+                                                "12 weeks until week 52'")
+    exp.add_argument("--n", type=int, default=None, help="virtual patients (default: the typical patient)")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the virtual patients (default 0)")
+    exp.add_argument("--weight", type=float, default=None, help="body weight of every patient in kg")
+    exp.add_argument("--horizon-weeks", type=float, default=None,
+                     help="end of the last dosing interval in weeks (default: one repeat interval after the last dose)")
+    exp.add_argument("--window-weeks", type=float, nargs=2, action="append", metavar=("START", "END"),
+                     help="a window [START, END) in weeks instead of the dosing intervals (repeat for several)")
+    exp.add_argument("--window-days", type=float, nargs=2, action="append", metavar=("START", "END"),
+                     help="a window [START, END) in days (repeat for several)")
+    exp.add_argument("--bands", type=float, nargs="+", default=None,
+                     help="body-weight band limits in kg, e.g. 100 for <= 100 kg and > 100 kg")
+    exp.add_argument("--out", help="write every patient's metrics: .nc (netCDF) or .csv (one row per regimen, "
+                                   "patient and interval)")
+    exp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    exp.set_defaults(run=_exposure)
 
     fit = sub.add_parser("fit", help="fit a response model to arm-level trial data")
     fit.add_argument("model", help="library model name or .toml path, e.g. ustekinumab_pasi")

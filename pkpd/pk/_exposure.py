@@ -51,13 +51,9 @@ def dose_parameters(model, individual: Mapping) -> dict:
     return out
 
 
-def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.ndarray | None = None,
-                         method: str = "auto", **ode_options) -> np.ndarray:
-    """Concentrations (subject, output) in mg/L for a dose table.
-
-    ``individual`` maps parameter names to arrays (n,) or (n, R) (per record); ``grid``
-    (days) gives output times common to all subjects, else the table's output records.
-    """
+def table_events(model, table: DoseTable, individual: Mapping, grid: np.ndarray | None = None):
+    """The events of a dose table and the PK parameters they go with (arrays (n,), or (n, R)
+    when they change from record to record)."""
     if model.absorption == "none" and np.any(table.valid & (table.compartment == DEPOT)):
         raise PkpdError(f"Model '{model.name}' has no absorption depot (absorption='none'); it takes doses into "
                         "the central compartment only (IV boluses and infusions).")
@@ -68,7 +64,17 @@ def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.
     varying = any(v.ndim == 2 and v.shape[1] > 1 and np.any(v != v[:, :1]) for v in pk.values())
     if not varying:  # one value per subject: the engines skip per-record gathers
         pk = {k: v if v.ndim == 1 else v[:, 0] for k, v in pk.items()}
-    events = resolve(table, dose_parameters(model, pk), grid, varying=varying)
+    return resolve(table, dose_parameters(model, pk), grid, varying=varying), pk
+
+
+def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.ndarray | None = None,
+                         method: str = "auto", **ode_options) -> np.ndarray:
+    """Concentrations (subject, output) in mg/L for a dose table.
+
+    ``individual`` maps parameter names to arrays (n,) or (n, R) (per record); ``grid``
+    (days) gives output times common to all subjects, else the table's output records.
+    """
+    events, pk = table_events(model, table, individual, grid)
     if engine(model, method) == "closed_form":
         return _linear.concentrations(events, pk)
     return concentration_ode(events, pk, model, **ode_options)

@@ -140,6 +140,47 @@ def _moment(j: int, x):
     return np.where(small, series, large)
 
 
+def phi2(x):
+    r""":math:`\varphi_2(x) = (x - 1 + e^{-x})/x^2 = \int_0^1 (1-s)e^{-xs}ds` for x >= 0, with
+    :math:`\varphi_2(0) = 1/2`: :math:`h^2\varphi_2(\lambda h) = \int_0^h s\,\varphi(\lambda s)\,ds`,
+    the time integral of the response to a unit rate.
+
+    Written as :math:`K_0(x) - K_1(x)` (:math:`K_j(x) = \int_0^1 s^j e^{-xs} ds`, power series
+    for x <= 1), which never cancels by more than a factor of about 3.
+    """
+    return _moment(0, x) - _moment(1, x)
+
+
+def _depot_terms(a, b, h, order: int):
+    """chi (order 1) or its time integral (order 2): the direct difference and where it cancels,
+    the series in ``d = |a - b|`` (see :func:`chi`, :func:`chi_integral`)."""
+    a, b, h = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float), np.asarray(h, float))
+    m, d = np.minimum(a, b), np.abs(a - b)
+    close = d * np.minimum(h, 1.0 / np.maximum(m, 1e-300)) <= 0.25
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if order == 1:
+            direct = (h * phi(b * h) - h * phi(a * h)) / (a - b)
+        else:
+            direct = h * h * (phi2(b * h) - phi2(a * h)) / (a - b)
+    if not close.any():
+        return direct
+    direct = np.array(direct, dtype=float, ndmin=1).reshape(a.shape) if a.ndim else np.array([direct])
+    shape = a.shape
+    m, d, h, close = (np.atleast_1d(x) for x in (m, d, h, close))
+    mc, dc, hc = m[close], d[close], h[close]
+    total = np.zeros_like(mc)
+    coef = hc * hc if order == 1 else hc * hc * hc
+    for k in range(30):
+        if order == 1:
+            total += coef * _moment(k + 1, mc * hc)
+        else:
+            total += coef * (_moment(k + 1, mc * hc) - _moment(k + 2, mc * hc))
+        coef = coef * (-dc * hc) / (k + 2)
+    out = np.atleast_1d(direct).copy()
+    out[close] = total
+    return out.reshape(shape)
+
+
 def chi(a, b, h):
     r""":math:`\int_0^h \psi(a, b, s)\,ds` with :math:`\psi = ` :func:`rate_psi` / a: the response
     to a unit-rate input into the depot.
@@ -149,25 +190,18 @@ def chi(a, b, h):
     :math:`\sum_k (-dh)^k h^2 K_{k+1}(mh)/(k+1)!` (m = min(a, b), d = |a - b|,
     :math:`K_j(x) = \int_0^1 s^j e^{-xs} ds`) converges at least like :math:`4^{-k}`.
     """
-    a, b, h = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float), np.asarray(h, float))
-    m, d = np.minimum(a, b), np.abs(a - b)
-    close = d * np.minimum(h, 1.0 / np.maximum(m, 1e-300)) <= 0.25
-    with np.errstate(divide="ignore", invalid="ignore"):
-        direct = (h * phi(b * h) - h * phi(a * h)) / (a - b)
-    if not close.any():
-        return direct
-    direct = np.array(direct, dtype=float, ndmin=1).reshape(a.shape) if a.ndim else np.array([direct])
-    shape = a.shape
-    m, d, h, close = (np.atleast_1d(x) for x in (m, d, h, close))
-    mc, dc, hc = m[close], d[close], h[close]
-    total = np.zeros_like(mc)
-    coef = hc * hc
-    for k in range(30):
-        total += coef * _moment(k + 1, mc * hc)
-        coef = coef * (-dc * hc) / (k + 2)
-    out = np.atleast_1d(direct).copy()
-    out[close] = total
-    return out.reshape(shape)
+    return _depot_terms(a, b, h, 1)
+
+
+def chi_integral(a, b, h):
+    r""":math:`\int_0^h \chi(a, b, s)\,ds`: the time integral of the response to a unit-rate input
+    into the depot (:func:`chi`).
+
+    Directly :math:`h^2(\varphi_2(bh) - \varphi_2(ah))/(a - b)` (:func:`phi2`), where it cancels
+    the series :math:`\sum_k (-dh)^k h^3 (K_{k+1} - K_{k+2})(mh)/(k+1)!`, which converges as
+    the one of :func:`chi` does (term by term :math:`K_{k+1} - K_{k+2} \le K_{k+1}`).
+    """
+    return _depot_terms(a, b, h, 2)
 
 
 # In the three responses below ``t`` has shape (n, k) (time since the dose, per subject),

@@ -79,6 +79,39 @@ def transition(lam, proj, ka, h, forced: bool = True):
     return E, G
 
 
+def integrals(lam, proj, ka, h) -> np.ndarray:
+    r"""W(h) = :math:`\int_0^h G(s)\,ds` (..., 3, 3): the time integral of the state's response to
+    constant input rates, so that :math:`\int_0^h x = G(h)\,x(0) + W(h)\,r` (with
+    :math:`\int_0^h E = G`).
+
+    Entries: :math:`h^2\varphi_2(k_a h)` (depot), :math:`\sum_j P_j h^2\varphi_2(\lambda_j h)`
+    (disposition block) and :math:`\sum_j P_j e_c\,k_a \int_0^h\chi(k_a, \lambda_j, s)ds` (depot
+    input into central and peripheral): :func:`~pkpd.pk._formulas.phi2`,
+    :func:`~pkpd.pk._formulas.chi_integral`, exact when :math:`k_a = \lambda_j`.
+    """
+    h = np.asarray(h, float)
+    W = np.zeros(h.shape + (3, 3))
+    hm = h[..., None]
+    W[..., 1:, 1:] = np.einsum("...jab,...j->...ab", proj, hm * hm * _pk.phi2(lam * hm))
+    if ka is not None:
+        kam = ka[..., None]
+        W[..., DEPOT, DEPOT] = h * h * _pk.phi2(ka * h)
+        W[..., 1:, DEPOT] = np.einsum("...ja,...j->...a", proj[..., :, 0], kam * _pk.chi_integral(kam, lam, hm))
+    return W
+
+
+def generator(lam, proj, ka) -> np.ndarray:
+    r"""The matrix A (..., 3, 3) of :math:`\dot x = A x + r`, from the modes: the disposition
+    block :math:`-\sum_j \lambda_j P_j`, the depot emptying at rate :math:`k_a` into the
+    central compartment."""
+    A = np.zeros(lam.shape[:-1] + (3, 3))
+    A[..., 1:, 1:] = -np.einsum("...jab,...j->...ab", proj, lam)
+    if ka is not None:
+        A[..., DEPOT, DEPOT] = -ka
+        A[..., CENTRAL, DEPOT] = ka
+    return A
+
+
 def _apply(M, x):
     return np.einsum("...ab,...b->...a", M, x)
 
@@ -152,6 +185,17 @@ def concentrations(events: Events, p: dict) -> np.ndarray:
 
     ``p`` maps names to arrays (n,) or (n, R) (one value per record).
     """
+    modes, X, Rt = states(events, p)
+    return _outputs(events, modes, X, Rt)
+
+
+def states(events: Events, p: dict) -> tuple[Modes, np.ndarray, np.ndarray]:
+    """The modes, and the state ``X`` and input rates ``Rt`` (n, J + 1, 3) after each event.
+
+    ``X[:, j + 1]`` is the state (depot, central, peripheral amounts, mg) just after event j,
+    at ``events.time[:, j]``, and ``Rt[:, j + 1]`` the input rates (mg/day) in force from
+    there to the next event; ``X[:, 0]`` and ``Rt[:, 0]`` are the initial (empty) ones.
+    """
     n, J = events.time.shape
     modes = Modes(p, n)
     rows = np.arange(n)
@@ -184,7 +228,7 @@ def concentrations(events: Events, p: dict) -> np.ndarray:
         r[:, :2] += events.rate[:, j]
         X[:, j + 1] = x
         Rt[:, j + 1] = r
-    return _outputs(events, modes, X, Rt)
+    return modes, X, Rt
 
 
 def _outputs(events: Events, modes: Modes, X, Rt) -> np.ndarray:

@@ -111,12 +111,18 @@ def prepare(model, regimens, times, time_unit, population, n_subjects, seed, wei
                         "the response. Use pkpd.predict or pkpd.response_rates with a response model; "
                         "for concentrations, simulate each variant (Regimen.variants()).")
     t = _units.to_days(increasing_times(times), time_unit)
-    if population is None:
-        population = (typical_population(model, weight) if n_subjects is None
-                      else sample_population(model, n_subjects, seed=seed, weight=weight))
-    elif n_subjects is not None or weight is not None:
-        raise PkpdError("Give either population= or n_subjects=/weight=, not both.")
+    population = virtual_patients(model, population, n_subjects, seed, weight)
     return regs, t, population, population.individual(model)
+
+
+def virtual_patients(model, population, n_subjects, seed, weight) -> Population:
+    """``population``, or ``n_subjects`` drawn with ``seed`` (and ``weight``), or one typical patient."""
+    if population is None:
+        return (typical_population(model, weight) if n_subjects is None
+                else sample_population(model, n_subjects, seed=seed, weight=weight))
+    if n_subjects is not None or weight is not None:
+        raise PkpdError("Give either population= or n_subjects=/weight=, not both.")
+    return population
 
 
 def labelled(conc, regs, t, population, model, individual, method) -> xr.Dataset:

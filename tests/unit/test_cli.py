@@ -91,3 +91,72 @@ def test_simulate_a_nonmem_dataset(tmp_path, capsys):
     np.testing.assert_array_equal(table["concentration"], expected.concentration.values)
     assert main(["simulate", "--data", str(data)]) == 2
     assert "--data needs --time-unit (hour, day or week)" in capsys.readouterr().err
+
+
+LABEL = "45 mg SC at weeks 0, 4 then every 12 weeks until week 52"
+
+
+def test_exposure_prints_summaries_by_weight_band_and_writes_every_patient(tmp_path, capsys):
+    out = tmp_path / "e.csv"
+    assert main(["exposure", "ustekinumab_pk", LABEL, "90 mg SC every 8 weeks until week 16", "--n", "40",
+                 "--seed", "2", "--bands", "100", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    ds = pkpd.exposure("ustekinumab_pk", {LABEL: LABEL, "90": "90 mg SC every 8 weeks until week 16"},
+                       n_subjects=40, seed=2)
+    s = pkpd.summarize_exposure(ds, bands=100)
+    row = next(line for line in text.splitlines() if line.strip().startswith("4-16") and "> 100 kg" in line)
+    lo, mid, hi = s.AUC.sel(regimen=LABEL, band="> 100 kg", interval=1).values
+
+    def printed(x):  # three digits, whole numbers from 100 up
+        return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    assert f"{printed(mid)} ({printed(lo)}-{printed(hi)})" in row
+    assert f" {int(s.n.sel(band='> 100 kg'))} " in row and LABEL in text and f"wrote {out}" in text
+    table = pd.read_csv(out)
+    assert table.columns.tolist()[:3] == ["regimen", "subject", "interval"]
+    assert len(table) == 2 * 40 * 6  # the 90 mg regimen's missing intervals are NaN rows
+    first = table[table.regimen == LABEL]
+    np.testing.assert_array_equal(first["Cmax"], ds.Cmax.sel(regimen=LABEL).values.ravel())
+    np.testing.assert_array_equal(first["end_week"], np.tile(ds.end_week.sel(regimen=LABEL).values, 40))
+
+
+def test_exposure_json_and_windows(capsys):
+    assert main(["exposure", "ustekinumab_pk", LABEL, "--n", "30", "--window-weeks", "0", "4",
+                 "--window-weeks", "16", "28", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["intervals"] == "windows" and record["n_subjects"] == 30 and record["seed"] == 0
+    ds = pkpd.exposure("ustekinumab_pk", LABEL, n_subjects=30, intervals=[(0, 4), (16, 28)], time_unit="week")
+    rows = record["summary"]
+    assert [(r["start_week"], r["end_week"], r["band"]) for r in rows] == [(0, 4, "all"), (16, 28, "all")]
+    for r, k in zip(rows, (0, 1)):
+        assert r["Ctrough"]["p50"] == float(np.quantile(ds.Ctrough.values[0, :, k], 0.5))
+        assert r["AUC"]["unit"] == "mg*day/L" and r["Tmax"]["unit"] == "day"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["exposure", "ustekinumab_pk", LABEL, "--out", "x.nc4"], "--out 'x.nc4': the file type follows the suffix"),
+    (["exposure", "ustekinumab_pk", LABEL, "--window-weeks", "0", "4", "--window-days", "0", "7"],
+     "Give --window-weeks or --window-days, not both."),
+    (["exposure", "ustekinumab_pk", LABEL, "--window-weeks", "0", "4", "--horizon-weeks", "8"],
+     "--horizon-weeks ends the last dosing interval"),
+    (["exposure", "ustekinumab_pk", "45 mg SC every 12 weeks"], "repeats without end; give horizon= (in weeks; "
+                                                                 "--horizon-weeks of pkpd exposure)"),
+    (["exposure", "ustekinumab_pk", LABEL, "--window-weeks", "4", "0"], "Interval (4, 0) weeks"),
+    (["exposure", "ustekinumab_pk", LABEL, LABEL], "A regimen is given twice"),
+    (["exposure", "nope", LABEL], "No model file 'nope'"),
+])
+def test_exposure_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("pkpd exposure: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_reports_the_exact_peak_not_the_grid_maximum(capsys, ustekinumab):
+    # A 1-hour infusion on a daily grid: the grid's largest value is a day after the peak.
+    assert main(["simulate", "--regimen", "100 mg IV over 1 h at day 0", "--weeks", "2"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    CL, V = ustekinumab.values["CL"], ustekinumab.values["V"]  # the typical patient
+    peak = 2400 / CL * (1 - np.exp(-CL / V / 24))
+    grid_max = peak * np.exp(-CL / V * (1 - 1 / 24))
+    assert f"{peak:.3g} ({peak:.3g}-{peak:.3g})" in row and f"{grid_max:.3g}" not in row
