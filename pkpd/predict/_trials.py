@@ -11,22 +11,53 @@ from .._errors import PkpdError
 from ..design import Design, RateEngine
 from ..dosing import named_regimens
 from ..endpoints import Mixture
-from ..model import DEFAULT_SEED, load_model, sample_population
+from ..model import DEFAULT_SEED, Population, load_model, sample_population
 from ..parallel import run_chunks
 
 
-def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed_seq, endpoints, design, weight, keep):
+# Each arm's patients draw their random numbers in blocks of this many, in order: patient i
+# of an arm takes hers from the stream of block i // SEED_BLOCK, whatever the chunks.
+SEED_BLOCK = 1000
+
+
+def _patients(model, seed: int, arm: int, first: int, count: int, total: int, weight):
+    """Patients ``first`` .. ``first + count - 1`` of an arm of ``total``: their virtual-patient
+    draws, standard-normal response scores and uniforms for a mixture class.
+
+    Block b of arm ``arm`` has its own stream, ``SeedSequence(seed, spawn_key=(arm, b))``,
+    from which it draws all its patients at once; a chunk takes its patients out of the
+    blocks it overlaps, so chunking never changes which patients are drawn.
+    """
+    z_pop, weights, z, u = [], [], [], []
+    for b in range(first // SEED_BLOCK, (first + count - 1) // SEED_BLOCK + 1):
+        start = b * SEED_BLOCK
+        size = min(SEED_BLOCK, total - start)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(arm, b)))
+        w = weight if np.ndim(weight) == 0 else np.asarray(weight, float)[start:start + size]
+        pop = sample_population(model, size, seed=int(rng.integers(2 ** 63)), weight=w, method="random")
+        scores, uniforms = rng.standard_normal(size), rng.random(size)
+        keep = slice(max(first, start) - start, min(first + count, start + size) - start)
+        z_pop.append(pop.z[keep])
+        weights.append(None if pop.weight is None else pop.weight[keep])
+        z.append(scores[keep])
+        u.append(uniforms[keep])
+    population = Population(weight=None if weights[0] is None else np.concatenate(weights),
+                            z=np.concatenate(z_pop), z_names=pop.z_names, method="random")
+    return population, np.concatenate(z), np.concatenate(u)
+
+
+def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed, arm, total, endpoints, design, weight,
+                 keep):
     """Responders per trial (trial, time, endpoint) of patients first .. first + n_patients - 1 of an
     arm, the index of the chunk's first trial, and (``keep``) each patient's flags and improvement."""
-    rng = np.random.default_rng(seed_seq)
-    pop_seed = int(rng.integers(2 ** 63))
-    pop = sample_population(model, n_patients, seed=pop_seed, weight=weight, method="random")
+    pop, z, u = _patients(model, seed, arm, first, n_patients, total, weight)
     engine = RateEngine(model, {"r": regimen}, times, pop, design)
     score = engine.latent()[0].take(engine.out_index)
-    z = rng.standard_normal(n_patients)[:, None]
+    z = z[:, None]
     if isinstance(score, Mixture):  # each patient belongs to one class of the mixture
         weights = np.asarray(score.weights, float)
-        cls = rng.choice(weights.size, size=n_patients, p=weights / weights.sum())[:, None]
+        cls = np.minimum(np.searchsorted(np.cumsum(weights / weights.sum()), u, side="right"), weights.size - 1)
+        cls = cls[:, None]
         cuts = [np.choose(cls, [s.zcut(c) for s in score.scores]) for c in engine.cuts(endpoints)]
         value = np.choose(cls, [s.value(z) for s in score.scores])
     else:
@@ -78,14 +109,12 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
                         "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
     t = _units.to_days(increasing_times(times), time_unit)
     total = n_per_arm * n_trials
+    if weight is not None and np.ndim(weight) != 0 and np.shape(weight) != (total,):
+        raise PkpdError(f"weight must be one number (kg) or one per patient of an arm, n_per_arm x n_trials = "
+                        f"{total}; got shape {np.shape(weight)}.")
     starts = list(range(0, total, chunk_size))
-    arm_seeds = np.random.SeedSequence(seed).spawn(len(regs))
-    tasks = []
-    for r, reg in enumerate(regs.values()):
-        chunk_seeds = arm_seeds[r].spawn(len(starts))
-        for j, s in enumerate(starts):
-            tasks.append((model, reg, t, s, min(chunk_size, total - s), n_per_arm, chunk_seeds[j], ends, design,
-                          weight, keep_patients))
+    tasks = [(model, reg, t, s, min(chunk_size, total - s), n_per_arm, seed, r, total, ends, design, weight,
+              keep_patients) for r, reg in enumerate(regs.values()) for s in starts]
     results = run_chunks(_trial_chunk, tasks, client)
     counts = np.zeros((n_trials, len(regs), t.size, len(ends.names)), dtype=np.int64)
     flags, improvement = [], []
