@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import numpy as np
+import xarray as xr
 
 from ._errors import PkpdError, SolverError
 from ._version import __version__
@@ -16,9 +17,12 @@ from ._version import __version__
 def _summary(ds) -> str:
     """One line per regimen: median (5-95%) peak and final concentration on the output grid."""
     lines = [f"{'regimen':<60} {'Cmax median (5-95%) mg/L':>28} {'C at end median (5-95%)':>28}"]
+    from .parallel import compute
     for name in ds.regimen.values:
         c = ds.concentration.sel(regimen=name)
-        peak, end = c.max("time").values, c.isel(time=-1).values
+        # One pass over a lazy simulation's chunks for both figures.
+        both = compute(xr.Dataset({"peak": c.max("time"), "end": c.isel(time=-1)}))
+        peak, end = both.peak.values, both.end.values
 
         def fmt(x):
             lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
@@ -72,7 +76,7 @@ def _times(args) -> np.ndarray:
 
 def _simulate_data(args) -> int:
     """``pkpd simulate --data FILE --time-unit UNIT``: every ID of a NONMEM dataset its own records."""
-    from ._io import check_output, write_dataset
+    from ._io import DATASET_FORMATS, check_output, write_dataset
     from .dosing import read_nonmem
     from .pk import simulate
     if args.regimen or args.n is not None or args.plot:
@@ -80,7 +84,7 @@ def _simulate_data(args) -> int:
     if args.time_unit is None:
         raise PkpdError("--data needs --time-unit (hour, day or week): the unit of TIME and II in the file.")
     if args.out:
-        check_output(args.out)
+        check_output(args.out, DATASET_FORMATS)
     data = read_nonmem(args.data, time_unit=args.time_unit)
     grid = _times(args) if args.times_days is not None or args.times_weeks is not None else None
     ds = simulate(args.model, data, grid, seed=args.seed, weight=args.weight)
@@ -98,18 +102,21 @@ def _simulate_data(args) -> int:
 
 
 def _simulate(args) -> int:
-    from ._io import check_output, write_dataset
+    from ._io import DATASET_FORMATS, check_output, write_dataset
+    from .parallel import is_lazy
     from .pk import simulate
     if args.data:
         return _simulate_data(args)
     if not args.regimen:
         raise PkpdError("Give at least one --regimen (or --data FILE --time-unit UNIT for a NONMEM dataset).")
     if args.out:
-        check_output(args.out)
+        check_output(args.out, DATASET_FORMATS)
     if args.plot:
         check_output(args.plot, {".png": "PNG image"}, "--plot")
     times = _times(args)
     ds = simulate(args.model, args.regimen, times, n_subjects=args.n, seed=args.seed, weight=args.weight)
+    if is_lazy(ds.concentration.data):
+        return _simulate_large(args, ds)
     print(_summary(ds))
     if args.out:
         write_dataset(ds, args.out)
@@ -118,6 +125,32 @@ def _simulate(args) -> int:
         from .plot import plot_concentrations
         plot_concentrations(ds, args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _simulate_large(args, ds) -> int:
+    """A simulation too large for memory (lazy, chunked over subjects): streamed to --out, and
+    summarised from the file written (or, without --out or to CSV, in one more pass over the chunks)."""
+    from pathlib import Path
+
+    from ._io import write_dataset
+    c = ds.concentration
+    if args.plot:
+        raise PkpdError(f"--plot draws quantiles over all virtual patients, which needs them in memory: "
+                        f"{c.sizes['subject']:,} subjects x {c.sizes['time']:,} times is "
+                        f"{c.nbytes / c.sizes['regimen'] / 2 ** 30:.2g} GiB per regimen. Plot a smaller --n "
+                        "(e.g. 10000) in a separate run.")
+    if not args.out:
+        print(_summary(ds))
+        return 0
+    path = write_dataset(ds, args.out)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        print(_summary(ds))
+    else:
+        with (xr.open_zarr(path) if suffix == ".zarr" else xr.open_dataset(path, engine="h5netcdf", chunks={})) as f:
+            print(_summary(f))
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -292,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n", type=int, default=None, help="virtual patients (default: the typical patient)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the virtual patients (default 0)")
     sim.add_argument("--weight", type=float, default=None, help="body weight of every patient in kg")
-    sim.add_argument("--out", help="write the dataset: .nc (netCDF) or .csv (long table)")
+    sim.add_argument("--out", help="write the dataset: .nc (netCDF), .zarr (zarr store) or .csv (long table); "
+                     "a large simulation is computed and written chunk by chunk")
     sim.add_argument("--plot", help="write a PNG of the concentration profiles")
     sim.set_defaults(run=_simulate)
 
