@@ -78,13 +78,19 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
     """Monte-Carlo virtual trials: ``n_trials`` trials of ``n_per_arm`` patients in each arm.
 
     Every arm of every trial gets its own patients (seeded, reproducible; default seed 0).
-    Large runs are split into chunks of at most ``chunk_size`` patients, each reduced to
-    responder counts as it is computed, on dask's threads or on a dask.distributed
-    ``client`` (given, or active; :mod:`pkpd.parallel`); the counts do not depend on where
-    or in which order the chunks run. Each patient's score is drawn once, so their
-    endpoints are nested. Memory: about ``chunk_size`` x (mesh nodes + output times) x 8
-    bytes x 3 per chunk in flight (about 30 MB per 1,000 patients for 24 weekly outputs of
-    a weekly-x4 arm), plus the counts.
+    An arm's patients are drawn in blocks of ``SEED_BLOCK`` (1,000), each block from its
+    own seed stream, so the results do not depend on ``chunk_size``, nor on where or in
+    which order the chunks run. Large runs are split into chunks of at most
+    ``chunk_size`` patients, each reduced to responder counts as it is computed, on
+    dask's threads or on a dask.distributed ``client`` (given, or active;
+    :mod:`pkpd.parallel`). Each patient's score is drawn once, so their endpoints are
+    nested.
+
+    Memory: the counts, plus each chunk in flight (one per thread or worker), about 13 kB
+    per patient for weekly outputs to week 24 (benchmarks/bench_memory.py): about 260 MB
+    per chunk of the default 20,000, whatever ``n_per_arm`` (five arms of 2,000,000
+    patients peaked at 840 MB on two threads, five of 200,000 at 760 MB). With
+    ``keep_patients=True`` every patient's improvement and flags are kept as well.
 
     Returns ``responders`` (trial, regimen, time, endpoint) and ``rate`` = responders /
     n_per_arm; with ``keep_patients=True`` (one trial only) also each patient's latent
