@@ -99,8 +99,11 @@ def lazy_array(function: Callable, blocks: dict, chunks: tuple, dtype=float):
                     meta=meta)
 
 
-def _fetch_block(client, array, index):
-    return client.compute(array.blocks[index], sync=True)
+def _fetch_block(client, graph: dict, key):
+    """One block of a dask array, computed on the client's workers from its part of the graph."""
+    from dask.optimization import cull
+    needed, _ = cull(graph, [key])  # the block's own tasks, without walking the whole array
+    return client.get(needed, key, sync=True)
 
 
 # Bytes of blocks fetched from a cluster at a time while a dataset is written (besides the
@@ -128,9 +131,11 @@ def store(ds, write: Callable, client=None) -> None:
             largest = max(v.data.dtype.itemsize * max_block_size(v.data) for v in lazy.values())
             threads = sum(client.nthreads().values())
             workers = max(1, min(2 * threads, FETCH_BYTES // max(largest, 1)))
-            fetched = {name: v.copy(data=lazy_array(_fetch_block, {index: (client, v.data, index) for index in
-                                                                   _block_indices(v.data)}, v.data.chunks, v.dtype))
-                       for name, v in lazy.items()}
+            fetched = {}
+            for name, v in lazy.items():
+                graph = dict(v.data.__dask_graph__())
+                blocks = {index: (client, graph, (v.data.name, *index)) for index in _block_indices(v.data)}
+                fetched[name] = v.copy(data=lazy_array(_fetch_block, blocks, v.data.chunks, v.dtype))
             ds = ds.assign({k: v for k, v in fetched.items() if k in ds.data_vars}).assign_coords(
                 {k: v for k, v in fetched.items() if k not in ds.data_vars})
     _on_threads(write(ds), workers)

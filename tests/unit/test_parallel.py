@@ -111,6 +111,10 @@ def test_a_lazy_simulation_written_on_a_two_worker_cluster_equals_threads(client
         assert b.identical(in_memory)
     pkpd.write_dataset(in_memory, tmp_path / "memory.csv")
     assert (tmp_path / "cluster.csv").read_bytes() == (tmp_path / "memory.csv").read_bytes()
+    part = lazy.isel(subject=slice(150, 850))  # derived: each block a slice of a simulated chunk
+    on_cluster(client, lambda: pkpd.write_dataset(part, tmp_path / "part.nc", client=client))
+    with xr.open_dataset(tmp_path / "part.nc", engine="h5netcdf") as c:
+        assert c.load().identical(in_memory.isel(subject=slice(150, 850)))
     with client.as_current():  # computing a lazy result uses the active client
         loaded = on_cluster(client, lazy.compute)
     assert loaded.identical(in_memory)
