@@ -31,6 +31,8 @@ from .inference import (Comparison, FitProblem, FitResult, IdentifiabilityWarnin
                         compare_models, fit, load_fit, load_trial, recovery, sample_posterior)
 # predictions
 from .predict import compare_regimens, dose_response, predict, response_rates, simulate_response, simulate_trial
+# writing results whole or not at all (large simulations chunk by chunk)
+from ._io import write_dataset
 # figures (matplotlib is imported when one is drawn)
 from .plot import (densify_times, plot_comparison, plot_concentrations, plot_dose_response, plot_fit,
                    plot_response)
@@ -48,5 +50,6 @@ __all__ = [
     "Comparison", "FitProblem", "FitResult", "IdentifiabilityWarning", "Recovery", "TrialData", "compare_models",
     "fit", "load_fit", "load_trial", "recovery", "sample_posterior",
     "compare_regimens", "dose_response", "predict", "response_rates", "simulate_response", "simulate_trial",
+    "write_dataset",
     "densify_times", "plot_comparison", "plot_concentrations", "plot_dose_response", "plot_fit", "plot_response",
 ]

@@ -8,23 +8,32 @@ import sys
 import warnings
 
 import numpy as np
+import xarray as xr
 
 from ._errors import PkpdError, SolverError
 from ._version import __version__
 
 
-def _summary(ds, peaks) -> str:
-    """One line per regimen: median (5-95%) of each patient's peak over the simulated range (exact,
-    ``peaks`` (regimen, subject), not the grid's largest value) and final concentration."""
-    lines = [f"{'regimen':<60} {'Cmax median (5-95%) mg/L':>28} {'C at end median (5-95%)':>28}"]
+def _summary(ds, peaks=None) -> str:
+    """One line per regimen: median (5-95%) of each patient's peak and final concentration.
+
+    ``peaks`` (regimen, subject): each patient's exact peak over the simulated range (an
+    infusion's end falls between grid times); without it, for a simulation too large to
+    hold, the largest value on the grid, computed chunk by chunk with the final values."""
+    from .parallel import compute
+    head = "Cmax median (5-95%) mg/L" if peaks is not None else "grid max median (5-95%)"
+    lines = [f"{'regimen':<60} {head:>28} {'C at end median (5-95%)':>28}"]
     for r, name in enumerate(ds.regimen.values):
         c = ds.concentration.sel(regimen=name)
-        end = c.isel(time=-1).values
+        # One pass over a lazy simulation's chunks for both figures.
+        both = compute(xr.Dataset({"peak": c.max("time"), "end": c.isel(time=-1)}))
+        end = both.end.values
+        peak = both.peak.values if peaks is None else peaks[r]
 
         def fmt(x):
             lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
             return f"{mid:.3g} ({lo:.3g}-{hi:.3g})"
-        lines.append(f"{str(name)[:60]:<60} {fmt(peaks[r]):>28} {fmt(end):>28}")
+        lines.append(f"{str(name)[:60]:<60} {fmt(peak):>28} {fmt(end):>28}")
     return "\n".join(lines)
 
 
@@ -74,7 +83,7 @@ def _times(args) -> np.ndarray:
 
 def _simulate_data(args) -> int:
     """``pkpd simulate --data FILE --time-unit UNIT``: every ID of a NONMEM dataset its own records."""
-    from ._io import check_output, write_dataset
+    from ._io import DATASET_FORMATS, check_output, write_dataset
     from .dosing import read_nonmem
     from .pk import simulate
     if args.regimen or args.n is not None or args.plot:
@@ -82,7 +91,7 @@ def _simulate_data(args) -> int:
     if args.time_unit is None:
         raise PkpdError("--data needs --time-unit (hour, day or week): the unit of TIME and II in the file.")
     if args.out:
-        check_output(args.out)
+        check_output(args.out, DATASET_FORMATS)
     data = read_nonmem(args.data, time_unit=args.time_unit)
     grid = _times(args) if args.times_days is not None or args.times_weeks is not None else None
     ds = simulate(args.model, data, grid, seed=args.seed, weight=args.weight)
@@ -100,18 +109,21 @@ def _simulate_data(args) -> int:
 
 
 def _simulate(args) -> int:
-    from ._io import check_output, write_dataset
+    from ._io import DATASET_FORMATS, check_output, write_dataset
+    from .parallel import is_lazy
     from .pk import exposure, simulate
     if args.data:
         return _simulate_data(args)
     if not args.regimen:
         raise PkpdError("Give at least one --regimen (or --data FILE --time-unit UNIT for a NONMEM dataset).")
     if args.out:
-        check_output(args.out)
+        check_output(args.out, DATASET_FORMATS)
     if args.plot:
         check_output(args.plot, {".png": "PNG image"}, "--plot")
     times = _times(args)
     ds = simulate(args.model, args.regimen, times, n_subjects=args.n, seed=args.seed, weight=args.weight)
+    if is_lazy(ds.concentration.data):
+        return _simulate_large(args, ds)
     # The peak over the simulated range, exact (an infusion's end falls between grid times):
     # the exposure metric over [first, last time), and the last time's value (a dose given then).
     peaks = exposure(args.model, args.regimen, intervals=[(times[0], times[-1])], n_subjects=args.n,
@@ -218,6 +230,32 @@ def _exposure_table(ds, rows, unit: str) -> str:
         lines.append(f"  {span:<13} {row['band']:<18} {row['n']:>5}"
                      + "".join(f" {cell(row[k]):>{width}}" for k in EXPOSURE_COLUMNS))
     return "\n".join(lines)
+
+
+def _simulate_large(args, ds) -> int:
+    """A simulation too large for memory (lazy, chunked over subjects): streamed to --out, and
+    summarised from the file written (or, without --out or to CSV, in one more pass over the chunks)."""
+    from pathlib import Path
+
+    from ._io import write_dataset
+    c = ds.concentration
+    if args.plot:
+        raise PkpdError(f"--plot draws quantiles over all virtual patients, which needs them in memory: "
+                        f"{c.sizes['subject']:,} subjects x {c.sizes['time']:,} times is "
+                        f"{c.nbytes / c.sizes['regimen'] / 2 ** 30:.2g} GiB per regimen. Plot a smaller --n "
+                        "(e.g. 10000) in a separate run.")
+    if not args.out:
+        print(_summary(ds))
+        return 0
+    path = write_dataset(ds, args.out)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        print(_summary(ds))
+    else:
+        with (xr.open_zarr(path) if suffix == ".zarr" else xr.open_dataset(path, engine="h5netcdf", chunks={})) as f:
+            print(_summary(f))
+    print(f"wrote {args.out}")
+    return 0
 
 
 def _fit(args) -> int:
@@ -391,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n", type=int, default=None, help="virtual patients (default: the typical patient)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the virtual patients (default 0)")
     sim.add_argument("--weight", type=float, default=None, help="body weight of every patient in kg")
-    sim.add_argument("--out", help="write the dataset: .nc (netCDF) or .csv (long table)")
+    sim.add_argument("--out", help="write the dataset: .nc (netCDF), .zarr (zarr store) or .csv (long table); "
+                     "a large simulation is computed and written chunk by chunk")
     sim.add_argument("--plot", help="write a PNG of the concentration profiles")
     sim.set_defaults(run=_simulate)
 

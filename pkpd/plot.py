@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import PkpdError
+from .parallel import compute, is_lazy
 
 # A prediction with fewer output times than this is drawn as points with interval bars:
 # lines between a few weeks would draw a trajectory that was never computed.
@@ -363,6 +364,14 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     if not lo < mid < hi:
         raise PkpdError(f"quantiles must increase, e.g. (0.05, 0.5, 0.95); got {quantiles!r}.")
     conc = ds["concentration"]
+    if is_lazy(conc.data):  # a large simulation, chunked over subjects: quantiles need them in memory
+        from .pk._simulate import IN_MEMORY_BYTES
+        if conc.nbytes > IN_MEMORY_BYTES:
+            raise PkpdError(f"This simulation is too large to plot from memory ({conc.sizes['subject']:,} subjects x "
+                            f"{conc.sizes['time']:,} times x {conc.sizes['regimen']} regimens, "
+                            f"{conc.nbytes / 2 ** 30:.2g} GiB): the quantiles need every subject at once. Plot a "
+                            "subset, e.g. plot_concentrations(ds.isel(subject=slice(0, 10_000))).")
+        conc = compute(conc)
     n = ds.sizes["subject"]
     names = [str(r) for r in ds.regimen.values]
     colors = _colors(len(names))

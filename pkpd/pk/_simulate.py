@@ -1,4 +1,8 @@
-"""Simulation: regimens x virtual patients x times, or a NONMEM dataset per record -> labelled results."""
+"""Simulation: regimens x virtual patients x times, or a NONMEM dataset per record -> labelled results.
+
+Large simulations of regimens are lazy: their concentrations are a dask array chunked over
+subjects, each chunk computed when it is written or reduced (see :func:`simulate`).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,25 @@ from ..dosing import Dataset, named_regimens
 from ..dosing._tables import DoseTable
 from ..model import DEFAULT_SEED, Population, load_model, sample_population, typical_population
 from ..model._registry import nonmem_compartments
+from ..parallel import active_client, lazy_array, run_chunks
 from ._exposure import concentrations, engine, table_concentrations
+
+# A simulation of regimens whose concentrations take more than this is returned lazily,
+# chunked over subjects (1,000,000 subjects x 393 times take 3.1 GB; this is 42,000 of them).
+IN_MEMORY_BYTES = 128 * 2 ** 20
+# Memory a chunk of subjects may take while its concentrations are computed: the default
+# chunk size is this over the bytes one subject takes (CHUNK_BYTES_PER_TIME per output
+# time, CHUNK_BYTES_PER_DOSE per dose, measured on the closed form: the result itself, the
+# state walked along the outputs and its transposed copy, and the per-dose event arrays).
+CHUNK_BYTES = 128 * 2 ** 20
+CHUNK_BYTES_PER_TIME = 56
+CHUNK_BYTES_PER_DOSE = 400
 
 
 def simulate(model, regimens, times=None, *, time_unit: str = "day", population: Population | None = None,
              n_subjects: int | None = None, seed: int = DEFAULT_SEED, weight=None, method: str = "auto",
              variability: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
-             solver: str = "DOP853") -> xr.Dataset:
+             solver: str = "DOP853", chunk_size: int | None = None, client=None) -> xr.Dataset:
     """Simulate drug concentrations: regimens x virtual patients x times, or a NONMEM dataset.
 
     Parameters
@@ -53,6 +69,17 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
         ``"auto"`` takes the closed form for linear models and the ODE otherwise.
     rtol, atol, solver
         ODE settings (``atol`` in mg); ignored by the closed form.
+    chunk_size : int, optional
+        Regimens only. Subjects per chunk of a lazy result. Default: a simulation whose
+        concentrations fit in ``IN_MEMORY_BYTES`` (128 MiB) is computed at once and
+        returned in memory; a larger one is returned lazily, in chunks of subjects that
+        take about ``CHUNK_BYTES`` (128 MiB) each while computed (about 5,000 subjects
+        for 393 daily times). Giving ``chunk_size`` always returns a lazy result.
+    client : dask.distributed.Client, optional
+        Regimens only, for a result computed at once: compute each regimen on this
+        client's workers (default: the active client, if any, else here, one regimen
+        after another); the values are identical. A lazy result runs where it is
+        computed or written (see Returns).
 
     Returns
     -------
@@ -61,6 +88,19 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
         (subject) and each individual parameter (subject) with units; coordinates ``time``
         (day) and ``week``; ``regimen_text``; attrs with the model file, its SHA-256, the
         typical parameters (JSON), the engine and the population's sampling and seed.
+
+        A lazy result has the same variables, but ``concentration`` is a dask array with
+        one chunk per regimen and chunk of subjects, computed when it is needed:
+        :func:`pkpd.write_dataset` streams it to netCDF, zarr or CSV chunk by chunk
+        (memory: the chunks in flight, not the whole array; on ``client=`` or the active
+        client, else threads); ``ds.compute()`` loads it; reductions over time
+        (``ds.concentration.max("time")``) run chunk by chunk. Every subject's parameters
+        are drawn at once, as for an in-memory result (the same patients whatever the
+        chunks); with the closed form each subject's concentrations are computed alone,
+        so the values equal the in-memory ones to the bit for any ``chunk_size``. The ODE
+        integrates a chunk's subjects as one system with shared steps, so ODE values agree
+        with an in-memory run to the solver's tolerance, and to the bit for the same
+        ``chunk_size`` anywhere (threads or cluster).
 
         For a dataset with ``times``: ``concentration`` (individual, time) in mg/L, with
         ``ID`` per individual and the individual parameters (those constant within every
@@ -86,17 +126,55 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
     if isinstance(regimens, Dataset):
         if population is not None or n_subjects is not None:
             raise PkpdError("A dataset brings its own individuals; give no population= or n_subjects= with it.")
+        if chunk_size is not None or client is not None:
+            raise PkpdError("chunk_size= and client= apply to simulations of regimens; a dataset is simulated at "
+                            "once, in memory. Leave them out.")
         grid = None if times is None else _units.to_days(increasing_times(times), time_unit)
         return simulate_dataset(model, regimens, times=grid, seed=seed, weight=weight, variability=variability,
                                 method=method, rtol=rtol, atol=atol, solver=solver)
     if variability is not True:
         raise PkpdError("variability= applies to datasets; for regimens, choose the virtual patients with "
                         "population= or n_subjects=.")
+    if chunk_size is not None:
+        chunk_size = whole("chunk_size", chunk_size, minimum=1, hint=" It is a number of subjects per chunk.")
     regs, t, population, p = prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight)
-    conc = np.empty((len(regs), population.n, t.size))
+    ode = dict(rtol=rtol, atol=atol, solver=solver)
+    n, w = population.n, population.weight
+    size = 8 * len(regs) * n * t.size
+    if chunk_size is None and size <= IN_MEMORY_BYTES:
+        tasks = [(model, reg, t, p, w, method, ode) for reg in regs.values()]
+        # Small enough to compute here, a regimen at a time, unless a client is given or active.
+        parts = (run_chunks(_concentration_block, tasks, client) if active_client(client) is not None
+                 else [_concentration_block(*task) for task in tasks])
+        return labelled(np.concatenate(parts), regs, t, population, model, p, method)
+    if client is not None:
+        raise PkpdError(f"This simulation ({len(regs)} regimens x {n:,} subjects x {t.size:,} times, "
+                        f"{size / 2 ** 30:.2g} GiB) is returned lazily: its chunks run when it is written or "
+                        "computed, not here. Leave out client= and write it on the client with "
+                        "pkpd.write_dataset(ds, path, client=client), or compute it with the client active.")
+    chunk = chunk_size or default_chunk_size(regs, t)
+    starts = range(0, n, chunk)
+    blocks = {}
     for r, reg in enumerate(regs.values()):
-        conc[r] = concentrations(model, reg, t, p, population.weight, method, rtol=rtol, atol=atol, solver=solver)
-    return labelled(conc, regs, t, population, model, p, method)
+        for j, a in enumerate(starts):
+            b = min(a + chunk, n)
+            blocks[(r, j, 0)] = (model, reg, t, {k: v[a:b] for k, v in p.items()}, None if w is None else w[a:b],
+                                 method, ode)
+    chunks = ((1,) * len(regs), tuple(min(chunk, n - a) for a in starts), (t.size,))
+    return labelled(lazy_array(_concentration_block, blocks, chunks), regs, t, population, model, p, method)
+
+
+def _concentration_block(model, regimen, t, individual, weight, method, ode_options) -> np.ndarray:
+    """Concentrations (1, subject, time) in mg/L of one regimen for some subjects: a chunk of a simulation."""
+    return concentrations(model, regimen, t, individual, weight, method, **ode_options)[None]
+
+
+def default_chunk_size(regimens: dict, times: np.ndarray) -> int:
+    """Subjects per chunk whose computation takes about ``CHUNK_BYTES`` (at least one subject)."""
+    horizon = float(times[-1])
+    doses = max(sum(c.dose_times(horizon).size for c in reg.courses) for reg in regimens.values())
+    per_subject = CHUNK_BYTES_PER_TIME * times.size + CHUNK_BYTES_PER_DOSE * doses
+    return max(1, CHUNK_BYTES // per_subject)
 
 
 def prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight):

@@ -11,22 +11,55 @@ from .._errors import PkpdError
 from ..design import Design, RateEngine
 from ..dosing import named_regimens
 from ..endpoints import Mixture
-from ..model import DEFAULT_SEED, load_model, sample_population
+from ..model import DEFAULT_SEED, Population, load_model, sample_population
 from ..parallel import run_chunks
 
 
-def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed_seq, endpoints, design, weight, keep):
+# Each arm's patients draw their random numbers in blocks of this many, in order: patient i
+# of an arm takes hers from the stream of block i // SEED_BLOCK, whatever the chunks.
+SEED_BLOCK = 1000
+
+
+def _patients(model, seed: int, arm: int, first: int, count: int, total: int, weight):
+    """Patients ``first`` .. ``first + count - 1`` of an arm of ``total``: their virtual-patient
+    draws, standard-normal response scores and uniforms for a mixture class.
+
+    Block b of arm ``arm`` has its own stream, ``SeedSequence(seed, spawn_key=(arm, b))``,
+    from which it draws all its patients at once; a chunk takes its patients out of the
+    blocks it overlaps, so chunking never changes which patients are drawn.
+    """
+    z_pop, weights, covariates, z, u = [], [], [], [], []
+    for b in range(first // SEED_BLOCK, (first + count - 1) // SEED_BLOCK + 1):
+        start = b * SEED_BLOCK
+        size = min(SEED_BLOCK, total - start)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(arm, b)))
+        w = weight if np.ndim(weight) == 0 else np.asarray(weight, float)[start:start + size]
+        pop = sample_population(model, size, seed=int(rng.integers(2 ** 63)), weight=w, method="random")
+        scores, uniforms = rng.standard_normal(size), rng.random(size)
+        keep = slice(max(first, start) - start, min(first + count, start + size) - start)
+        z_pop.append(pop.z[keep])
+        weights.append(None if pop.weight is None else pop.weight[keep])
+        covariates.append({c: v[keep] for c, v in pop.covariates.items()})
+        z.append(scores[keep])
+        u.append(uniforms[keep])
+    population = Population(weight=None if weights[0] is None else np.concatenate(weights),
+                            z=np.concatenate(z_pop), z_names=pop.z_names, method="random",
+                            covariates={c: np.concatenate([part[c] for part in covariates]) for c in covariates[0]})
+    return population, np.concatenate(z), np.concatenate(u)
+
+
+def _trial_chunk(model, regimen, times, first, n_patients, n_per_arm, seed, arm, total, endpoints, design, weight,
+                 keep):
     """Responders per trial (trial, time, endpoint) of patients first .. first + n_patients - 1 of an
     arm, the index of the chunk's first trial, and (``keep``) each patient's flags and improvement."""
-    rng = np.random.default_rng(seed_seq)
-    pop_seed = int(rng.integers(2 ** 63))
-    pop = sample_population(model, n_patients, seed=pop_seed, weight=weight, method="random")
+    pop, z, u = _patients(model, seed, arm, first, n_patients, total, weight)
     engine = RateEngine(model, {"r": regimen}, times, pop, design)
     score = engine.latent()[0].take(engine.out_index)
-    z = rng.standard_normal(n_patients)[:, None]
+    z = z[:, None]
     if isinstance(score, Mixture):  # each patient belongs to one class of the mixture
         weights = np.asarray(score.weights, float)
-        cls = rng.choice(weights.size, size=n_patients, p=weights / weights.sum())[:, None]
+        cls = np.minimum(np.searchsorted(np.cumsum(weights / weights.sum()), u, side="right"), weights.size - 1)
+        cls = cls[:, None]
         cuts = [np.choose(cls, [s.zcut(c) for s in score.scores]) for c in engine.cuts(endpoints)]
         value = np.choose(cls, [s.value(z) for s in score.scores])
     else:
@@ -47,13 +80,19 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
     """Monte-Carlo virtual trials: ``n_trials`` trials of ``n_per_arm`` patients in each arm.
 
     Every arm of every trial gets its own patients (seeded, reproducible; default seed 0).
-    Large runs are split into chunks of at most ``chunk_size`` patients, each reduced to
-    responder counts as it is computed, on dask's threads or on a dask.distributed
-    ``client`` (given, or active; :mod:`pkpd.parallel`); the counts do not depend on where
-    or in which order the chunks run. Each patient's score is drawn once, so their
-    endpoints are nested. Memory: about ``chunk_size`` x (mesh nodes + output times) x 8
-    bytes x 3 per chunk in flight (about 30 MB per 1,000 patients for 24 weekly outputs of
-    a weekly-x4 arm), plus the counts.
+    An arm's patients are drawn in blocks of ``SEED_BLOCK`` (1,000), each block from its
+    own seed stream, so the results do not depend on ``chunk_size``, nor on where or in
+    which order the chunks run. Large runs are split into chunks of at most
+    ``chunk_size`` patients, each reduced to responder counts as it is computed, on
+    dask's threads or on a dask.distributed ``client`` (given, or active;
+    :mod:`pkpd.parallel`). Each patient's score is drawn once, so their endpoints are
+    nested.
+
+    Memory: the counts, plus each chunk in flight (one per thread or worker), about 13 kB
+    per patient for weekly outputs to week 24 (benchmarks/bench_memory.py): about 260 MB
+    per chunk of the default 20,000, whatever ``n_per_arm`` (five arms of 2,000,000
+    patients peaked at 840 MB on two threads, five of 200,000 at 760 MB). With
+    ``keep_patients=True`` every patient's improvement and flags are kept as well.
 
     Returns ``responders`` (trial, regimen, time, endpoint) and ``rate`` = responders /
     n_per_arm; with ``keep_patients=True`` (one trial only) also each patient's latent
@@ -78,14 +117,12 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
                         "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
     t = _units.to_days(increasing_times(times), time_unit)
     total = n_per_arm * n_trials
+    if weight is not None and np.ndim(weight) != 0 and np.shape(weight) != (total,):
+        raise PkpdError(f"weight must be one number (kg) or one per patient of an arm, n_per_arm x n_trials = "
+                        f"{total}; got shape {np.shape(weight)}.")
     starts = list(range(0, total, chunk_size))
-    arm_seeds = np.random.SeedSequence(seed).spawn(len(regs))
-    tasks = []
-    for r, reg in enumerate(regs.values()):
-        chunk_seeds = arm_seeds[r].spawn(len(starts))
-        for j, s in enumerate(starts):
-            tasks.append((model, reg, t, s, min(chunk_size, total - s), n_per_arm, chunk_seeds[j], ends, design,
-                          weight, keep_patients))
+    tasks = [(model, reg, t, s, min(chunk_size, total - s), n_per_arm, seed, r, total, ends, design, weight,
+              keep_patients) for r, reg in enumerate(regs.values()) for s in starts]
     results = run_chunks(_trial_chunk, tasks, client)
     counts = np.zeros((n_trials, len(regs), t.size, len(ends.names)), dtype=np.int64)
     flags, improvement = [], []

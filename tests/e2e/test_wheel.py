@@ -28,12 +28,14 @@ def installed(tmp_path_factory):
     wheels = list((work / "dist").glob("pkpd-*.whl"))
     assert len(wheels) == 1
     venv = work / "venv"
-    run([sys.executable, "-m", "venv", venv], cwd=work)
-    run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheels[0]], cwd=work)
-    empty = work / "empty"
-    empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["MPLBACKEND"] = "Agg"
+    run([sys.executable, "-m", "venv", venv], cwd=work)
+    # The caller's PYTHONPATH (a source tree whose build left pkpd.egg-info) must not make pip
+    # think pkpd is installed already.
+    run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheels[0]], cwd=work, env=env)
+    empty = work / "empty"
+    empty.mkdir()
     return venv / "bin", empty, env
 
 
