@@ -10,13 +10,25 @@ import numpy as np
 from ._errors import PkpdError
 
 
+def _from_text(value, text: bool):
+    """Numbers written as text (a field of a file) are read when ``text``; otherwise kept as text."""
+    if text and isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
 def number(what: str, value, *, minimum: float | None = None, maximum: float | None = None,
-           above: float | None = None, below: float | None = None, hint: str = "") -> float:
+           above: float | None = None, below: float | None = None, hint: str = "", text: bool = False) -> float:
     """``value`` as a finite float within the given limits, or a PkpdError naming ``what``.
 
     ``minimum``/``maximum`` are closed limits, ``above``/``below`` open ones. Booleans and
-    text are refused (``True`` is not the number 1 here).
+    text are refused (``True`` is not the number 1 here); ``text=True`` reads a number
+    written as text (a field of a file: ``"12"``, not ``"twelve"``).
     """
+    value = _from_text(value, text)
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise PkpdError(f"{what} must be a number, got {value!r}.{hint}")
     try:
@@ -53,8 +65,11 @@ def _describe(minimum, maximum, above, below) -> list[str]:
     return out
 
 
-def whole(what: str, value, *, minimum: int | None = None, maximum: int | None = None, hint: str = "") -> int:
-    """``value`` as an int if it is a whole number within the limits (2.0 is 2; 2.7 is refused)."""
+def whole(what: str, value, *, minimum: int | None = None, maximum: int | None = None, hint: str = "",
+          text: bool = False) -> int:
+    """``value`` as an int if it is a whole number within the limits (2.0 is 2; 2.7 is refused);
+    ``text=True`` reads one written as text."""
+    value = _from_text(value, text)
     if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
         raise PkpdError(f"{what} must be a whole number, got {value!r}.{hint}")
     if isinstance(value, numbers.Integral):

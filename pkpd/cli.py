@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ._errors import PkpdError, SolverError
+from ._errors import PkpdError
 from ._version import __version__
 
 
@@ -350,8 +350,11 @@ def main(argv=None) -> int:
         warnings.simplefilter("always", PkpdWarning)
         try:
             code = args.run(args)
-        except (PkpdError, SolverError, OSError) as err:
+        except (PkpdError, OSError) as err:  # SolverError is a PkpdError
             code, error = 2, err
+        except MemoryError:
+            code, error = 2, PkpdError("out of memory; ask for fewer subjects, draws, regimens or times (the memory "
+                                       "budget, PKPD_MEMORY, is checked against estimates that can fall short).")
         else:
             error = None
     for message in dict.fromkeys(_first_line(w.message) for w in caught):

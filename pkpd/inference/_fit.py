@@ -213,7 +213,11 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     if trial is None and any(p is None for p in problem.priors):
         missing = [n for n, p in zip(problem.names, problem.priors) if p is None]
         raise PkpdError(f"Without a trial table every varying parameter needs a prior; {missing} have none.")
+    if starts > screen + 1:
+        raise PkpdError(f"starts={starts} asks for {starts - 1} starts from the screening design, but screen={screen} "
+                        f"points give at most {screen}; raise screen to at least {starts - 1} or use fewer starts.")
     objective = Objective(model, trial, likelihood, design or Design())
+    _check_enough_residuals(objective, problem, trial)
     results = [minimize(objective, problem, y0) for y0 in _start_points(objective, problem, starts, screen, seed)]
     best_y, best = min(results, key=lambda r: r[1])
     # Polish from the best start so that the reported optimum is converged tightly.
@@ -257,6 +261,27 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     rates = objective.rates(fitted.values) if trial is not None else None
     return FitResult.create(fitted, trial, problem, settings, objective(fitted.values), [r[1] for r in results],
                             covariance, profiles, notes, rates, objective_value=best)
+
+
+def _check_enough_residuals(objective, problem: FitProblem, trial) -> None:
+    """Levenberg-Marquardt needs at least as many residuals (category cells, and one per prior)
+    as parameters: refuse a fit of k parameters to fewer, naming the counts."""
+    if objective.likelihood == "multinomial":
+        cells = sum(g.counts.size for g in objective.groups)
+    else:
+        cells = sum(2 * g.responders.size for g in objective.groups)
+    priors = problem.prior_residuals(problem.values(problem.start())).size if problem.has_priors else 0
+    k = len(problem.names)
+    if cells + priors >= k:
+        return
+    data = (f"trial table {trial.name or trial.source} gives {cells} {objective.likelihood} residuals "
+            f"({len(objective.groups)} arm and time group(s) over {len(trial.endpoints)} endpoint(s))"
+            if trial is not None else "no trial table gives no residuals")
+    raise PkpdError(f"Cannot fit {k} parameters {list(problem.names)}: {data}"
+                    + (f" and the priors {priors} more" if priors else "")
+                    + f", and least squares needs at least as many residuals as parameters ({cells + priors} < {k}). "
+                      f"Estimate at most {cells + priors} of them (vary=[...], --vary), add arms, time points or "
+                      "endpoints to the table, or give priors for the others.")
 
 
 def _read_priors(model, priors: Mapping | None) -> dict:

@@ -7,7 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import _units
-from .._checks import number
+from .._checks import format_number, number
 from .._errors import PkpdError
 from ._predict import predict
 
@@ -42,7 +42,10 @@ def dose_response(fit, doses, schedule: str = "{dose} mg SC at week 0", week: fl
     doses = [number("Dose (mg)", d, minimum=0) for d in doses]
     if not doses:
         raise PkpdError("Give at least one dose.")
-    regs = {f"{d:g}": schedule.format(dose=f"{d:g}") for d in doses}
+    # Every digit of a dose is kept (format_number: the shortest text that reads back as the same float).
+    regs = {format_number(d): schedule.format(dose=format_number(d)) for d in doses}
+    if len(regs) != len(doses):
+        raise PkpdError(f"Doses must be distinct, got {doses}.")
     ds = predict(fit, regs, [week], time_unit="week", **kwargs)
     ds.attrs["schedule"] = schedule
     return ds.rename(regimen="dose").assign_coords(dose=("dose", np.asarray(doses), {"units": "mg"}))
