@@ -367,7 +367,7 @@ def dataset_from_regimens(regimens, weight=None, time_unit: str = "day", times=N
                 if course.open_ended:
                     raise PkpdError(f"Regimen of ID {ident} ('{reg}') repeats without end; NONMEM records need "
                                     "ADDL: end the repeat with 'until week N' or 'x N'.")
-                n = course.dose_times().size - len(course.times)
+                n = course.repeat_count()
                 own.append(dict(base, TIME=_units.from_days(course.first_repeat, unit),
                                 II=_units.from_days(course.every, unit), ADDL=n - 1, SS=int(course.steady_state)))
         for t in ([] if times is None else np.atleast_1d(np.asarray(times, float))):
@@ -426,6 +426,9 @@ def write_nonmem(data, path=None, *, time_unit: str | None = None, weight=None, 
     pandas.DataFrame
         The records as written (text).
     """
+    if path is not None:
+        from .._io import check_output
+        path = check_output(path, {".csv": "NONMEM records (CSV)"}, "write_nonmem path")
     if not isinstance(data, Dataset):
         data = dataset_from_regimens(data, weight=weight, time_unit=time_unit or "day", times=times)
     elif weight is not None or times is not None:
@@ -448,5 +451,5 @@ def write_nonmem(data, path=None, *, time_unit: str | None = None, weight=None, 
     table = pd.DataFrame({name: _text(values) for name, values in cols.items()})
     if path is not None:
         from .._io import write_atomic
-        write_atomic(Path(path), table.to_csv(index=False).encode("utf-8"))
+        write_atomic(path, table.to_csv(index=False).encode("utf-8"))
     return table

@@ -27,6 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from .. import _units
+from .._budget import check_doses
 from .._checks import number, whole
 from .._errors import PkpdError
 from . import _printer
@@ -282,25 +283,46 @@ class Course:
     def open_ended(self) -> bool:
         return self.every is not None and self.until is None and self.count is None
 
+    def repeat_count(self, horizon: float | None = None) -> int:
+        """Number of repeated doses, leaving out those after ``horizon`` (days, closed).
+
+        Counted, never listed, so "daily until day 10000000" costs nothing here; an
+        open-ended repeat needs the horizon. The doses listed by :meth:`dose_times` are
+        checked against the dose budget (:func:`pkpd.budget`).
+        """
+        if self.every is None:
+            return 0
+        first = self.first_repeat
+        n = math.inf if self.count is None else self.count
+        if self.until is not None:
+            n = max(math.floor((self.until - first + _UNTIL_SLACK_DAYS) / self.every) + 1, 0)
+        if horizon is not None:
+            n = min(n, max(math.floor((float(horizon) - first + _UNTIL_SLACK_DAYS) / self.every) + 1, 0))
+        if n == math.inf:
+            raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
+                            "end the repeat with 'until week N' or 'x N'.")
+        return int(n)
+
+    @property
+    def last_dose(self) -> float:
+        """Time (days) of the course's last dose; an open-ended repeat has none."""
+        if self.every is None:
+            return self.times[-1]
+        n = self.repeat_count()
+        return self.first_repeat + self.every * (n - 1) if n else self.times[-1]
+
     def dose_times(self, horizon: float | None = None) -> np.ndarray:
         """Dose times of this course (days), ascending; steady-state history excluded.
 
-        ``horizon`` (days, closed) cuts an open-ended repeat; it is required for one.
+        ``horizon`` (days, closed) leaves out repeated doses after it (only doses up to the
+        last time simulated can change an output); it is required for an open-ended repeat.
         """
+        n = self.repeat_count(horizon)
+        check_doses(len(self.times) + n, f"Course '{self}'",
+                    "Only doses up to the last time simulated are listed: give that horizon, or a shorter course.")
         if self.every is None:
             return np.asarray(self.times, dtype=float)
-        first = self.first_repeat
-        if self.count is not None:
-            n = self.count
-        else:
-            end = self.until
-            if end is None:
-                if horizon is None:
-                    raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
-                                    "end the repeat with 'until week N' or 'x N'.")
-                end = horizon
-            n = max(int(math.floor((end - first + _UNTIL_SLACK_DAYS) / self.every)) + 1, 0)
-        return np.concatenate([np.asarray(self.times, float), first + self.every * np.arange(n)])
+        return np.concatenate([np.asarray(self.times, float), self.first_repeat + self.every * np.arange(n)])
 
     def doses(self, horizon: float | None = None) -> list[Dose]:
         return [Dose(self.amount, self.route, float(t), self.rate, self.duration)
@@ -308,6 +330,22 @@ class Course:
 
     def __str__(self) -> str:
         return _printer.format_course(self)
+
+
+def _explicit_courses(doses, unit: str = "week") -> tuple[Course, ...]:
+    """Courses of explicit times for these doses: consecutive doses of one kind share a course;
+    a dose repeated at one time starts another course (a patient may get two doses at once)."""
+    courses, group = [], []
+    for d in sorted(doses, key=lambda d: d.time):
+        if group and ((d.amount, d.route, d.rate, d.duration) != (
+                group[0].amount, group[0].route, group[0].rate, group[0].duration) or d.time == group[-1].time):
+            courses.append(group)
+            group = []
+        group.append(d)
+    if group:
+        courses.append(group)
+    return tuple(Course(g[0].amount, g[0].route, tuple(d.time for d in g), rate=g[0].rate, duration=g[0].duration,
+                        unit=unit) for g in courses)
 
 
 RULE_ACTIONS = ("add", "switch")
@@ -318,7 +356,8 @@ class Rule:
     """A response-guided rule: at ``time`` (days), patients whose improvement lies in
     [lower, upper) percent on the ``family`` scale (PASI, EASI, ...) get ``courses``
     added (``action="add"``), or have every base dose after ``time`` replaced by them
-    (``action="switch"``).
+    (``action="switch"``; when the new courses start at ``time`` itself, they replace the
+    doses due then too, so the switch never gives a double dose).
 
     ``lower``/``upper`` are whole percentages naming endpoints of the family (``upper``
     exclusive, None for no upper limit): "not PASI75" is [0, 75), "PASI50-74" is
@@ -337,7 +376,10 @@ class Rule:
     unit: str = field(default="week", compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "time", number("Rule time (days)", self.time, minimum=0))
+        object.__setattr__(self, "time", number(
+            "Rule time (days)", self.time, above=0,
+            hint=" At day 0 every patient is at baseline (improvement 0), so a rule judged then would fire for "
+                 "everyone or for no one; judge the response once treatment has acted, e.g. 'at week 12'."))
         lower = whole("Rule lower bound (percent)", self.lower, minimum=0, maximum=100)
         upper = None if self.upper is None else whole("Rule upper bound (percent)", self.upper, minimum=0,
                                                       maximum=100)
@@ -366,9 +408,12 @@ class Rule:
         """The regimen of a patient for whom the rule fired (rules of ``base`` dropped)."""
         if self.action == "add":
             return Regimen(base.courses + self.courses)
-        kept = [d for d in base.doses(horizon=self.time) if d.time <= self.time]
-        # An open-ended base course would go on after the switch; the switch replaces it.
-        return Regimen(Regimen.from_doses(kept).courses + self.courses)
+        starts = min(c.times[0] if c.times else c.first_repeat for c in self.courses)
+        kept = [d for d in base.doses(horizon=self.time)
+                if d.time < self.time or (d.time == self.time and starts > self.time)]
+        # An open-ended base course would go on after the switch; the switch replaces it. Doses
+        # the patient had twice at one time (a top-up on a base dose) stay two doses.
+        return Regimen(_explicit_courses(kept) + self.courses)
 
     def __str__(self) -> str:
         return _printer.format_rule(self)
@@ -416,8 +461,29 @@ class Regimen:
         """The regimen without its rules."""
         return Regimen(self.courses)
 
+    def history(self, fired) -> "Regimen":
+        """The regimen of a patient for whom exactly the rules ``fired`` (indices) fired, each
+        applied in time order to the doses before it."""
+        fired = sorted(set(fired))
+        if any(not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.rules) for i in fired):
+            raise PkpdError(f"Rule indices must lie in 0..{len(self.rules) - 1}, got {fired}.")
+        regimen = self.base
+        for i in fired:
+            regimen = self.rules[i].apply(regimen)
+        return regimen
+
     def variants(self) -> list[tuple[frozenset, "Regimen"]]:
-        """Every regimen a patient can end up on: (indices of the rules that fired, regimen)."""
+        """Every regimen a patient could end up on: (indices of the rules that fired, regimen).
+
+        There are 2^k of them for k rules (for inspection; predictions compute only the
+        histories some patients actually follow, see :func:`pkpd.endpoints.split_by_rules`),
+        so their number is held to the ``rule_histories`` budget (:func:`pkpd.budget`).
+        """
+        from .._budget import how_to_raise, limit
+        if 2 ** len(self.rules) > limit("rule_histories"):
+            raise PkpdError(f"Regimen '{self}' has {len(self.rules)} rules: 2^{len(self.rules)} variants, over the "
+                            f"rule_histories budget of {limit('rule_histories'):,}. Ask for the histories you need "
+                            f"with Regimen.history(fired). {how_to_raise('rule_histories')}")
         out = [(frozenset(), self.base)]
         for i, rule in enumerate(self.rules):
             out += [(fired | {i}, rule.apply(reg)) for fired, reg in out]
@@ -431,24 +497,14 @@ class Regimen:
     def from_doses(cls, doses: Iterable[Dose], unit: str = "week") -> "Regimen":
         """A regimen of explicit doses; consecutive doses of one kind share a course."""
         doses = sorted(doses, key=lambda d: d.time)
-        courses, group = [], []
+        seen = set()
         for d in doses:
-            if group and (d.amount, d.route, d.rate, d.duration) != (
-                    group[0].amount, group[0].route, group[0].rate, group[0].duration):
-                courses.append(group)
-                group = []
-            group.append(d)
-        if group:
-            courses.append(group)
-        out = []
-        for g in courses:
-            times = [d.time for d in g]
-            if len(set(times)) != len(times):
-                raise PkpdError(f"Two identical doses at day {_printer.format_number(times[0])}; give one dose "
+            key = (d.time, d.amount, d.route, d.rate, d.duration)
+            if key in seen:
+                raise PkpdError(f"Two identical doses at day {_printer.format_number(d.time)}; give one dose "
                                 "with the summed amount instead.")
-            out.append(Course(g[0].amount, g[0].route, tuple(times), rate=g[0].rate,
-                              duration=g[0].duration, unit=unit))
-        return cls(tuple(out))
+            seen.add(key)
+        return cls(_explicit_courses(doses, unit))
 
     @property
     def is_placebo(self) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from .._budget import check_memory
 from .._checks import number, whole
 from .._errors import PkpdError
 from ._model import Model
@@ -164,6 +165,8 @@ def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, wei
     names = _bsv_names(model)
     sample_weight = weight is None and "weight" in model.population
     k = len(names) + (1 if sample_weight else 0)
+    # The scores, the weights, and the individual parameters computed from them (a few dozen).
+    check_memory(n * 8 * (2 * k + 40), f"{n:,} virtual patients", "Ask for fewer patients.")
     if method == "random":
         rng = np.random.default_rng(seed)
         scores = rng.standard_normal((n, k))

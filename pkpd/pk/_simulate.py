@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
+from .._budget import check_memory
 from .._checks import increasing_times, whole
 from .._errors import PkpdError
 from ..dosing import Dataset, named_regimens
@@ -18,7 +19,7 @@ from ._exposure import concentrations, engine, table_concentrations
 def simulate(model, regimens, times=None, *, time_unit: str = "day", population: Population | None = None,
              n_subjects: int | None = None, seed: int = DEFAULT_SEED, weight=None, method: str = "auto",
              variability: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
-             solver: str = "DOP853") -> xr.Dataset:
+             solver: str = "auto") -> xr.Dataset:
     """Simulate drug concentrations: regimens x virtual patients x times, or a NONMEM dataset.
 
     Parameters
@@ -52,7 +53,11 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
     method : {"auto", "closed_form", "ode"}
         ``"auto"`` takes the closed form for linear models and the ODE otherwise.
     rtol, atol, solver
-        ODE settings (``atol`` in mg); ignored by the closed form.
+        ODE settings (``atol`` in mg); ignored by the closed form. ``solver="auto"``
+        integrates with DOP853 and switches to Radau when the system turns out stiff; any
+        :func:`scipy.integrate.solve_ivp` method may be named instead. One integration may
+        take at most the ``ode_seconds`` budget (:func:`pkpd.budget`), then
+        :class:`pkpd.SolverError`.
 
     Returns
     -------
@@ -111,11 +116,20 @@ def prepare(model, regimens, times, time_unit, population, n_subjects, seed, wei
                         "the response. Use pkpd.predict or pkpd.response_rates with a response model; "
                         "for concentrations, simulate each variant (Regimen.variants()).")
     t = _units.to_days(increasing_times(times), time_unit)
+    seed = whole("seed", seed, minimum=0)
+    if population is not None and (n_subjects is not None or weight is not None):
+        raise PkpdError("Give either population= or n_subjects=/weight=, not both.")
+    if n_subjects is not None:
+        n_subjects = whole("n_subjects", n_subjects, minimum=1, hint=" It is the number of virtual patients.")
+    n = population.n if population is not None else n_subjects if n_subjects is not None else np.size(weight)
+    # The concentrations (regimen, subject, time), and per regimen an engine's working arrays of
+    # about four (subject, time) arrays (states, outputs).
+    check_memory(n * t.size * 8 * (len(regs) + 4) + n * 8 * 32,
+                 f"Simulating {len(regs)} regimen(s) x {n:,} subjects x {t.size:,} times",
+                 "Ask for fewer subjects or output times (a coarser grid), or simulate the regimens one at a time.")
     if population is None:
         population = (typical_population(model, weight) if n_subjects is None
                       else sample_population(model, n_subjects, seed=seed, weight=weight))
-    elif n_subjects is not None or weight is not None:
-        raise PkpdError("Give either population= or n_subjects=/weight=, not both.")
     return regs, t, population, population.individual(model)
 
 

@@ -53,7 +53,7 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
     for r, regimen in enumerate(regs.values()):
         events = regimen_events(model, regimen, individual, w, float(t[-1]))
-        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t)
+        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t, rows=min(n, CHUNK))
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
+from .._budget import check_memory
 from .._checks import increasing_times, whole
 from .._errors import PkpdError
 from ..design import Design, RateEngine
@@ -78,6 +79,11 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
                         "pkpd.predict(..., trial_size=n), which gives the spread of an n-patient trial for them.")
     t = _units.to_days(increasing_times(times), time_unit)
     total = n_per_arm * n_trials
+    kept = len(regs) * n_per_arm * t.size * (len(ends.names) + 8) * 2 if keep_patients else 0
+    check_memory(n_trials * len(regs) * t.size * len(ends.names) * 8 * 3 + kept,
+                 f"{n_trials:,} trial(s) of {len(regs)} arm(s) x {t.size:,} times x {len(ends.names)} endpoints"
+                 + (f" with {n_per_arm:,} patients kept per arm" if keep_patients else ""),
+                 "Ask for fewer trials, times or endpoints.")
     starts = list(range(0, total, chunk_size))
     arm_seeds = np.random.SeedSequence(seed).spawn(len(regs))
     tasks = []
