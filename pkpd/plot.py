@@ -284,17 +284,27 @@ def _dose_strip(ax, texts, colors, horizon_days, unit) -> list:
     return keys
 
 
+def _check_path(path):
+    """Refuse a figure path before drawing: not .png, a folder, or a folder that cannot be written."""
+    from pathlib import Path
+
+    from ._io import check_output
+    if path is None:
+        return None
+    if isinstance(path, (str, Path)) and Path(path).suffix.lower() != ".png" and not Path(path).is_dir():
+        raise PkpdError(f"Figures are written as PNG; give a path ending in .png, got {str(path)!r}.")
+    return check_output(path, {".png": "PNG image"}, "Figure path")
+
+
 def _save(fig, path) -> None:
     """Write the figure as PNG, whole or not at all."""
     import io
-    from pathlib import Path
 
     from ._io import write_atomic
-    if Path(path).suffix.lower() != ".png":
-        raise PkpdError(f"Figures are written as PNG; give a path ending in .png, got {str(path)!r}.")
+    path = _check_path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    write_atomic(Path(path), buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def _finish(fig, path):
@@ -353,6 +363,7 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     from . import _units
     from ._checks import number
     if not isinstance(quantiles, (tuple, list)) or len(quantiles) != 3:
@@ -530,6 +541,7 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None, mark
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     ends = _select_endpoints(ds, endpoints)
     chosen = _select_bands(ds, bands)
     names = [str(r) for r in ds.regimen.values]
@@ -683,6 +695,7 @@ def plot_fit(result, path=None):
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     from .predict import predict
     table = result.fitted_rates
     obs = table.rename(columns={"arm": "regimen", "observed": "rate", "lower": "range_lower",
@@ -739,6 +752,7 @@ def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None,
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     ends = _select_endpoints(ds, endpoints)
     chosen = _select_bands(ds, bands)
     doses = np.asarray(ds.dose.values, float)
@@ -845,6 +859,7 @@ def plot_comparison(ds: xr.Dataset, path=None, *, week: float, endpoint: str = "
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     from .predict import compare_regimens
     _select_endpoints(ds, [endpoint])
     chosen = _select_bands(ds, bands)

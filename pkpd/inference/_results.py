@@ -30,7 +30,7 @@ import pandas as pd
 from .._errors import PkpdError
 from .._version import __version__
 from ..model import TRANSFORMS_BY_NAME, library, model_from_sources
-from .._io import write_atomic
+from .._io import check_output, write_atomic
 from ._trial import TrialData, trial_from_text
 
 FIT_FORMAT = "pkpd-fit/3"
@@ -151,9 +151,9 @@ class FitResult:
 
     def save(self, path) -> Path:
         """Write the fit file (JSON) atomically: a temporary file in the same folder, then a rename."""
-        path = Path(path)
-        if path.suffix != ".json":
+        if Path(path).suffix != ".json" and not Path(path).is_dir():
             raise PkpdError(f"A fit file is JSON; give a path ending in .json, got {str(path)!r}.")
+        path = check_output(path, {".json": "pkpd fit file"}, "Fit file")
         text = json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"
         write_atomic(path, text.encode("utf-8"))
         return path
