@@ -76,9 +76,11 @@ def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.
 
 def concentrations(model, regimen, times: np.ndarray, individual: Mapping, weight, method: str = "auto",
                    **ode_options) -> np.ndarray:
-    """Concentrations (subject, time) in mg/L of one regimen for patients with these parameters."""
+    """Concentrations (subject, time) in mg/L of one regimen (or of a dose table: each subject its
+    own records) for patients with these parameters."""
     n = np.asarray(individual["CL"]).size
-    table = DoseTable.from_regimen(regimen, n, weight, horizon=float(times[-1]))
+    table = regimen if isinstance(regimen, DoseTable) else \
+        DoseTable.from_regimen(regimen, n, weight, horizon=float(times[-1]))
     return table_concentrations(model, table, individual, np.asarray(times, float), method, **ode_options)
 
 
