@@ -59,7 +59,8 @@ class Propagators:
         pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
         n = pk["CL"].size
         lengths = np.unique(np.concatenate([np.round(mesh.length, 12) for mesh in meshes]))
-        x = meshes[0].tau[0] / meshes[0].length[0]  # node positions on [0, 1], the same for every segment
+        # Node positions on [0, 1], the same for every segment (a mesh to day 0 has no segment).
+        x = next((m.tau[0] / m.length[0] for m in meshes if m.length.size), np.zeros(meshes[0].tau.shape[1]))
         self.lengths = lengths
         two = "Q" in pk
         rates = [np.broadcast_to(pk.get("ka", np.zeros(n)), (n,)), pk["CL"] / pk["V"],
