@@ -131,5 +131,6 @@ def check_doses(count: float, what: str, fix: str) -> None:
     """Refuse ``count`` doses (per subject and regimen) over the dose budget."""
     allowed = limit("doses")
     if count > allowed:
-        raise PkpdError(f"{what} has {count:,.0f} doses up to the last time simulated, over the dose budget of "
+        many = f"{count:,.0f} doses" if count < float("inf") else "more doses than can be counted"
+        raise PkpdError(f"{what} has {many} up to the last time simulated, over the dose budget of "
                         f"{allowed:,.0f}. {fix} {how_to_raise('doses')}")

@@ -115,6 +115,15 @@ class Design:
                 f"{self.step:g}-day Gauss-Legendre panels ({self.order} nodes), graded after doses")
 
 
+def as_design(design) -> Design:
+    """``design``, or the default :class:`Design` for None; anything else is refused."""
+    if design is None:
+        return Design()
+    if not isinstance(design, Design):
+        raise PkpdError(f"design must be a pkpd.Design (e.g. pkpd.Design(n_nodes=1024)), got {design!r}.")
+    return design
+
+
 def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     """The times to evaluate concentrations at for a mesh: its panels' nodes, and (separately, so
     that the panels never depend on the outputs) the side panels' nodes with the output times."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -47,10 +48,11 @@ import numpy as np
 import pandas as pd
 
 from .. import _units
-from .._checks import format_number, nearest
+from .._checks import format_number, mapping, nearest, names as names_of, number, numbers, whole
 from .._errors import PkpdError
 from ._dataset import ITEMS, Dataset
 from ._objects import Regimen, infusion_duration
+from ._parser import parse_regimen
 
 COMPARTMENT_NAMES = ("depot", "central")
 WHOLE = {"EVID": (0, 4), "CMT": (0, None), "SS": (0, 2), "ADDL": (0, None), "MDV": (0, 1)}
@@ -182,6 +184,14 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
         raise PkpdError("read_nonmem needs time_unit= ('hour', 'day' or 'week'): the unit of TIME and II in the "
                         "file (RATE is mg per that unit). NONMEM datasets are often in hours; pkpd never guesses.")
     unit = _units.time_unit(time_unit)
+    if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
+        raise PkpdError(f"read_nonmem reads a CSV path or a pandas DataFrame, got {type(source).__name__}.")
+    if not isinstance(ignore, str):
+        raise PkpdError(f"ignore must be text: the first characters of comment rows, e.g. '#@C'; got {ignore!r}.")
+    covariates = names_of("covariates", covariates) if not isinstance(covariates, (list, tuple)) or covariates else []
+    if weight is not None and not isinstance(weight, str):
+        raise PkpdError(f"weight must name the body-weight column, e.g. 'WT'; got {weight!r}.")
+    parameters = mapping("parameters", parameters, " Give {model parameter: column}, e.g. {'F_central': 'BIOAV'}.")
     header, rows, lines, skipped, origin = _read_rows(source, ignore)  # rows: one array per column
     names = [h.strip().upper() for h in header]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -260,8 +270,10 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
             raise PkpdError(f"{where(i, weight_col)}: body weight {str(text[weight_col][i]).strip()!r} is not allowed; "
                             "it must be a number of kg > 0 on every record.")
     params = {}
-    for name, column in dict(parameters or {}).items():
-        column = str(column).strip().upper()
+    for name, column in parameters.items():
+        if not isinstance(name, str) or not isinstance(column, str):
+            raise PkpdError(f"parameters maps model parameter names to column names (text), got {name!r}: {column!r}.")
+        column = column.strip().upper()
         if column not in text:
             raise PkpdError(f"Column {column!r} (for parameter {name!r}) is not in the dataset; columns: {names}."
                             + nearest(column, names))
@@ -284,12 +296,11 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
                    params, compartments, extra, order, skipped, origin)
 
 
-def _compartments(mapping: Mapping[int, str]) -> dict[int, str]:
+def _compartments(given: Mapping[int, str]) -> dict[int, str]:
     out = {}
-    for cmt, name in dict(mapping).items():
-        if isinstance(cmt, bool) or not float(cmt).is_integer() or int(cmt) < 1:
-            raise PkpdError(f"compartments: CMT {cmt!r} must be a whole number >= 1.")
-        if name not in COMPARTMENT_NAMES:
+    for cmt, name in mapping("compartments", given, " Give {CMT: 'depot' or 'central'}, e.g. {2: 'central'}.").items():
+        cmt = whole("compartments: CMT", cmt, minimum=1)
+        if not isinstance(name, str) or name not in COMPARTMENT_NAMES:
             raise PkpdError(f"compartments: CMT {cmt} -> {name!r}; dosing compartments are {list(COMPARTMENT_NAMES)}."
                             + nearest(str(name), COMPARTMENT_NAMES))
         out[int(cmt)] = name
@@ -341,12 +352,25 @@ def dataset_from_regimens(regimens, weight=None, time_unit: str = "day", times=N
     is written with its rate; a course at steady state is an SS=1 record.
     """
     unit = _units.time_unit(time_unit)
-    if isinstance(regimens, Regimen):
+    if isinstance(regimens, (Regimen, str)):
         regimens = {1: regimens}
+    if not isinstance(regimens, Mapping) or not regimens:
+        raise PkpdError(f"write_nonmem writes a Dataset, a regimen, or {{ID: regimen}} (IDs 1, 2, ...); got "
+                        f"{regimens!r}.")
+    if isinstance(weight, Mapping):
+        weight = {k: float(numbers(f"weight of ID {k} (kg)", v, above=0)[0]) for k, v in weight.items()}
+    elif weight is not None:
+        if isinstance(weight, str) or np.ndim(weight) != 0:
+            raise PkpdError(f"weight must be one number (kg) or {{ID: kg}}, got {weight!r}.")
+        weight = number("weight (kg)", weight, above=0)
+    if times is not None:
+        times = numbers("times (days)", times, minimum=0)
     rows = []
     for ident, reg in regimens.items():
+        if isinstance(reg, str):
+            reg = parse_regimen(reg)
         if not isinstance(reg, Regimen):
-            raise PkpdError(f"ID {ident}: expected a Regimen, got {type(reg).__name__}.")
+            raise PkpdError(f"ID {ident}: expected a Regimen or regimen text, got {type(reg).__name__}.")
         if reg.rules:
             raise PkpdError(f"Regimen of ID {ident} ('{reg}') has response-guided rules, which NONMEM records "
                             "cannot hold; export each variant (Regimen.variants()) instead.")

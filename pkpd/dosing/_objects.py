@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _units
 from .._budget import check_doses
-from .._checks import number, whole
+from .._checks import format_number, number, whole
 from .._errors import PkpdError
 from . import _printer
 
@@ -53,9 +53,11 @@ class Amount:
 
     def __post_init__(self):
         factor, per_kg = _units.dose_unit(self.unit)
-        value = number("Dose amount", self.value, minimum=0,
-                       hint=" Doses are amounts in mg (or ug, g, mg/kg); use 'placebo' for no drug.")
-        object.__setattr__(self, "value", value * factor if factor != 1.0 else value)
+        hint = " Doses are amounts in mg (or ug, g, mg/kg); use 'placebo' for no drug."
+        value = number("Dose amount", self.value, minimum=0, hint=hint)
+        if factor != 1.0:
+            value = number(f"Dose amount {format_number(value)} {self.unit} in mg", value * factor, hint=hint)
+        object.__setattr__(self, "value", value)
         object.__setattr__(self, "shown", self.shown or str(self.unit).strip())
         object.__setattr__(self, "unit", "mg/kg" if per_kg else "mg")
 
@@ -87,6 +89,10 @@ class WeightBands:
     limits: tuple[float, ...]
 
     def __post_init__(self):
+        for name in ("amounts", "limits"):
+            if isinstance(getattr(self, name), (str, bytes)) or not isinstance(getattr(self, name), Iterable):
+                raise PkpdError(f"Weight bands take sequences of amounts and limits (kg), e.g. (Amount(45), "
+                                f"Amount(90)) and (100,); {name} is {getattr(self, name)!r}.")
         amounts = tuple(a if isinstance(a, Amount) else Amount(a) for a in self.amounts)
         limits = tuple(number("Weight-band limit (kg)", w, above=0) for w in self.limits)
         if len(amounts) != len(limits) + 1:
@@ -239,6 +245,8 @@ class Course:
         route, rate, duration = _check_route(self.route, self.rate, self.duration)
         object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "duration", duration)
+        if isinstance(self.times, (str, bytes)) or not isinstance(self.times, Iterable):
+            raise PkpdError(f"Course times must be a sequence of dose times (days), e.g. (0.0, 28.0); got {self.times!r}.")
         times = tuple(number("Dose time (days)", t, minimum=0) for t in self.times)
         bad = [i for i in range(1, len(times)) if times[i] <= times[i - 1]]
         if bad:
@@ -293,14 +301,21 @@ class Course:
         if self.every is None:
             return 0
         first = self.first_repeat
+
+        def upto(end):  # doses from `first` every `every` days up to `end` (closed); inf if uncountable
+            x = (end - first + _UNTIL_SLACK_DAYS) / self.every
+            return max(math.floor(x) + 1, 0) if math.isfinite(x) else math.inf
+
         n = math.inf if self.count is None else self.count
         if self.until is not None:
-            n = max(math.floor((self.until - first + _UNTIL_SLACK_DAYS) / self.every) + 1, 0)
+            n = upto(self.until)
         if horizon is not None:
-            n = min(n, max(math.floor((float(horizon) - first + _UNTIL_SLACK_DAYS) / self.every) + 1, 0))
-        if n == math.inf:
+            n = min(n, upto(float(horizon)))
+        if n == math.inf and self.until is None and self.count is None:
             raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
                             "end the repeat with 'until week N' or 'x N'.")
+        if n == math.inf:
+            check_doses(n, f"Course '{self}'", "Give a horizon (the last day simulated), or a shorter course.")
         return int(n)
 
     @property
@@ -392,9 +407,10 @@ class Rule:
             raise PkpdError(f"Unknown rule action {self.action!r}; allowed: {list(RULE_ACTIONS)}.")
         if not (isinstance(self.family, str) and self.family.isalpha() and len(self.family) >= 2):
             raise PkpdError(f"Rule endpoint family must be a word of letters such as 'PASI', got {self.family!r}.")
-        courses = tuple(self.courses)
+        courses = tuple(self.courses) if isinstance(self.courses, Iterable) and not isinstance(self.courses, str) \
+            else ()
         if not courses or not all(isinstance(c, Course) for c in courses):
-            raise PkpdError("A rule needs at least one Course to give.")
+            raise PkpdError(f"A rule needs at least one Course to give, got {self.courses!r}.")
         early = [t for c in courses for t in c.dose_times(horizon=self.time) if t < self.time]
         if early:
             raise PkpdError(f"A rule judged at day {_printer.format_number(self.time)} cannot give a dose before "
@@ -443,6 +459,10 @@ class Regimen:
     rules: tuple[Rule, ...] = ()
 
     def __post_init__(self):
+        for name in ("courses", "rules"):
+            if isinstance(getattr(self, name), (str, bytes)) or not isinstance(getattr(self, name), Iterable):
+                raise PkpdError(f"Regimen {name} must be a sequence of {name[:-1].capitalize()} objects (build a "
+                                f"regimen from text with pkpd.parse_regimen), got {getattr(self, name)!r}.")
         courses = tuple(self.courses)
         for c in courses:
             if not isinstance(c, Course):
@@ -464,9 +484,13 @@ class Regimen:
     def history(self, fired) -> "Regimen":
         """The regimen of a patient for whom exactly the rules ``fired`` (indices) fired, each
         applied in time order to the doses before it."""
+        if isinstance(fired, (str, bytes)) or not isinstance(fired, Iterable):
+            raise PkpdError(f"fired must be a set of rule indices, e.g. {{0, 2}}; got {fired!r}.")
+        fired = list(fired)
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.rules)
+               for i in fired):
+            raise PkpdError(f"Rule indices must be whole numbers in 0..{len(self.rules) - 1}, got {fired}.")
         fired = sorted(set(fired))
-        if any(not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.rules) for i in fired):
-            raise PkpdError(f"Rule indices must lie in 0..{len(self.rules) - 1}, got {fired}.")
         regimen = self.base
         for i in fired:
             regimen = self.rules[i].apply(regimen)
@@ -538,6 +562,10 @@ class Regimen:
         """
         import pandas as pd
 
+        if weight is not None:
+            weight = number("weight (kg)", weight, above=0)
+        if horizon is not None:
+            horizon = number("horizon (days)", horizon, minimum=0)
         rows = []
         for c in self.courses:
             for t in c.dose_times(horizon):

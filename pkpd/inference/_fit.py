@@ -31,9 +31,10 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.special import chdtri
 
-from .._checks import whole
+from .._budget import check_memory
+from .._checks import mapping, whole
 from .._errors import PkpdError, PkpdWarning
-from ..design import Design, RateEngine
+from ..design import Design, RateEngine, as_design
 from ..model import load_model
 from ._likelihood import LIKELIHOODS, deviance_residuals, groups, log_likelihood
 from ._problem import FitProblem
@@ -111,6 +112,8 @@ def _start_points(objective, problem: FitProblem, n: int, screen: int, seed: int
     first = problem.start()
     if n == 1:
         return first[None, :]
+    check_memory(screen * (problem.lower.size + 1) * 8 * 3, f"A screening design of {screen:,} points",
+                 "Use a smaller screen.")
     from scipy.stats import qmc
     points = qmc.scale(qmc.Sobol(problem.lower.size, scramble=True, seed=seed).random(screen),
                        problem.lower, problem.upper)
@@ -216,7 +219,7 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     if starts > screen + 1:
         raise PkpdError(f"starts={starts} asks for {starts - 1} starts from the screening design, but screen={screen} "
                         f"points give at most {screen}; raise screen to at least {starts - 1} or use fewer starts.")
-    objective = Objective(model, trial, likelihood, design or Design())
+    objective = Objective(model, trial, likelihood, as_design(design))
     _check_enough_residuals(objective, problem, trial)
     results = [minimize(objective, problem, y0) for y0 in _start_points(objective, problem, starts, screen, seed)]
     best_y, best = min(results, key=lambda r: r[1])
@@ -289,7 +292,10 @@ def _read_priors(model, priors: Mapping | None) -> dict:
     from ..model import Prior, parameter_spec
     from ..model._priors import prior_from_row
     out = {}
-    for name, value in (priors or {}).items():
+    for name, value in mapping("priors", priors, " Give {name: Prior or {distribution: ...}}.").items():
+        if not isinstance(value, (Prior, Mapping)):
+            raise PkpdError(f"Prior of {name!r} must be a pkpd.Prior or a table such as {{'distribution': "
+                            f"'lognormal', 'median': 0.016, 'sd': 0.5, 'source': '...'}}; got {value!r}.")
         out[name] = value if isinstance(value, Prior) else prior_from_row(name, dict(value), parameter_spec(name),
                                                                            "fit(priors=...)")
     return out

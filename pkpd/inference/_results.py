@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,7 @@ class FitResult:
 
     def save(self, path) -> Path:
         """Write the fit file (JSON) atomically: a temporary file in the same folder, then a rename."""
-        if Path(path).suffix != ".json" and not Path(path).is_dir():
+        if isinstance(path, (str, os.PathLike)) and Path(path).suffix != ".json" and not Path(path).is_dir():
             raise PkpdError(f"A fit file is JSON; give a path ending in .json, got {str(path)!r}.")
         path = check_output(path, {".json": "pkpd fit file"}, "Fit file")
         text = json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"

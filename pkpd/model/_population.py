@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from .._budget import check_memory
-from .._checks import number, whole
+from .._checks import numbers, whole
 from .._errors import PkpdError
 from ._model import Model
 from ._parameters import LOG, LOGIT
@@ -112,6 +112,12 @@ class Population:
         return out
 
 
+def _model(model) -> Model:
+    """A Model, or the library name or path of one."""
+    from ._files import load_model
+    return load_model(model)
+
+
 def _bsv_names(model: Model) -> tuple[str, ...]:
     return tuple(p.name[4:] for p in model.parameters if p.name.startswith("bsv_"))
 
@@ -130,11 +136,11 @@ def _weights_from(model: Model, weight, n: int, normal_scores) -> np.ndarray | N
             return None
         median, cv = float(spec["median"]), float(spec["cv"])
         return median * np.exp(math.sqrt(math.log1p(cv * cv)) * normal_scores())
-    w = np.asarray(weight, dtype=float)
-    if w.ndim == 0:
-        return np.full(n, float(w))
+    w = numbers("Body weight (kg)", weight)  # > 0 is checked by Population, naming the subject
+    if np.ndim(weight) == 0:
+        return np.full(n, float(w[0]))
     if w.shape != (n,):
-        raise PkpdError(f"weight must be one number or one per subject ({n}), got shape {w.shape}.")
+        raise PkpdError(f"weight must be one number or one per subject ({n}), got {w.size} of them.")
     return w
 
 
@@ -157,6 +163,7 @@ def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, wei
         ``"sobol"``: scrambled Sobol points mapped through the normal quantile function,
         a fixed quasi-random design for expectations over patients (use a power of 2).
     """
+    model = _model(model)
     n = whole("Number of virtual patients", n, minimum=1)
     if method not in SAMPLING:
         raise PkpdError(f"Unknown sampling method {method!r}; allowed: {list(SAMPLING)}.")
@@ -182,12 +189,11 @@ def typical_population(model: Model, weight=None) -> Population:
 
     ``weight`` may be a list for several typical patients of different weights.
     """
+    model = _model(model)
     ref = model.values.get("reference_weight")
     if weight is None and ref is None:
         names = _bsv_names(model)
         return Population(weight=None, z=np.zeros((1, len(names))), z_names=names, method="typical")
-    w = np.atleast_1d(np.asarray(ref if weight is None else weight, dtype=float))
-    for i, x in enumerate(w):
-        number(f"Body weight of patient {i} (kg)", x, above=0)
+    w = numbers("Body weight (kg)", ref if weight is None else weight, above=0)
     names = _bsv_names(model)
     return Population(weight=w, z=np.zeros((w.size, len(names))), z_names=names, method="typical")
