@@ -30,7 +30,7 @@ from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
-from .pk._exposure import dose_parameters, pk_key
+from .pk._exposure import check_finite, dose_parameters, pk_key
 from .pk._on_mesh import Propagators, on_mesh
 from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
@@ -170,7 +170,9 @@ def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: 
         if events is None:
             events = regimen_events(model, regimen, individual, weight, horizon)
         if on_mesh_supports(model, events):
-            nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            with np.errstate(over="ignore", invalid="ignore"):
+                nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            check_finite(nodes)
             return Trajectory(mesh, nodes, out, edges)
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)

@@ -235,6 +235,14 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
     # NONMEM ignores DV where MDV is 1: no observation there (a written file may hold 0).
     cols["DV"] = np.where(mdv == 1, np.nan, cols["DV"])
     _check_records(cols, where)
+    days = float(_units.to_days(1.0, unit))
+    with np.errstate(over="ignore"):
+        for name, value in (("TIME", cols["TIME"] * days), ("II", cols["II"] * days), ("RATE", cols["RATE"] / days)):
+            huge = ~np.isfinite(value)
+            if huge.any():
+                i = int(np.flatnonzero(huge)[0])
+                raise PkpdError(f"{where(i, name)}: {format_number(cols[name][i])} is too large to convert to days "
+                                "(it overflows a float); check the value and time_unit.")
 
     individual = np.cumsum(np.r_[False, cols["ID"][1:] != cols["ID"][:-1]]).astype(np.int64)
     back = np.flatnonzero((np.diff(time) < 0) & (individual[1:] == individual[:-1]))

@@ -188,6 +188,28 @@ def test_a_solver_error_is_a_pkpd_error_and_one_line_at_the_command_line(tmp_pat
     assert "PKPD_ODE_SECONDS=1200" in err
 
 
+def test_a_prediction_at_week_0_alone_is_baseline():
+    # Found while hardening: a mesh to day 0 has no panels, which crashed with IndexError.
+    ds = pkpd.predict("ustekinumab_phase2", {"a": "45 mg SC at week 0", "p": "placebo"}, [0], time_unit="week")
+    np.testing.assert_array_equal(ds.rate.values, 0.0)
+    assert pkpd.dose_response("ustekinumab_phase2", [45], week=0).rate.values.tolist() == [[[0.0, 0.0, 0.0, 0.0]]]
+
+
+@pytest.mark.parametrize("unit, records, message", [
+    ("week", dict(TIME=[0, 1e308], AMT=[45, 0]), r"column TIME: 1e\+308 is too large to convert to days"),
+    ("hour", dict(TIME=[0, 1], AMT=[45, 0], RATE=[1e307, 0]), r"column RATE: 1e\+307 is too large to convert to days"),
+])
+def test_nonmem_numbers_that_overflow_in_days_are_refused(unit, records, message):
+    table = pd.DataFrame(dict(ID=[1, 1], EVID=[1, 0], CMT=[2, 2], **records))
+    with pytest.raises(pkpd.PkpdError, match=message):
+        pkpd.read_nonmem(table, time_unit=unit)
+
+
+def test_concentrations_that_overflow_are_refused_not_returned():
+    with pytest.raises(pkpd.PkpdError, match=r"Subject 0: the concentrations are not finite numbers \(inf\): doses"):
+        pkpd.simulate("ustekinumab_pk", "1.7e308 mg IV daily x3", [0, 1, 2, 3], n_subjects=2)
+
+
 # -- silent acceptances: refused, or allowed on purpose and documented ---------------------------
 
 def test_zero_mg_doses_are_placebo_injections():
