@@ -381,7 +381,7 @@ def dataset_from_regimens(regimens, weight=None, time_unit: str = "day", times=N
             raise PkpdError(f"ID {ident}: expected a Regimen or regimen text, got {type(reg).__name__}.")
         if reg.rules:
             raise PkpdError(f"Regimen of ID {ident} ('{reg}') has response-guided rules, which NONMEM records "
-                            "cannot hold; export each variant (Regimen.variants()) instead.")
+                            "cannot hold; export a dosing history instead (Regimen.history({0}): rule 0 fired).")
         w = weight.get(ident) if isinstance(weight, Mapping) else weight
         own = []
         for course in reg.courses:

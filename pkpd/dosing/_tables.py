@@ -107,7 +107,7 @@ class DoseTable:
         if regimen.rules:
             raise PkpdError(f"Regimen '{regimen}' has response-guided rules: who gets which doses depends on "
                             "the response. Use pkpd.predict or pkpd.response_rates with a response model; for "
-                            "concentrations, simulate each variant (Regimen.variants()).")
+                            "concentrations, simulate a dosing history (Regimen.history({0}): rule 0 fired).")
         records = []  # (time, amount (n,), compartment, rate (n,), interval, additional, ss)
         for course in regimen.courses:
             amount = np.broadcast_to(course.amount.resolve(weight), (n,)).astype(float)

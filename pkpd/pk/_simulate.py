@@ -114,7 +114,7 @@ def prepare(model, regimens, times, time_unit, population, n_subjects, seed, wei
     if ruled:
         raise PkpdError(f"Regimen {ruled[0]!r} has response-guided rules: who gets which doses depends on "
                         "the response. Use pkpd.predict or pkpd.response_rates with a response model; "
-                        "for concentrations, simulate each variant (Regimen.variants()).")
+                        "for concentrations, simulate a dosing history (Regimen.history({0}): rule 0 fired).")
     t = _units.to_days(increasing_times(times), time_unit)
     seed = whole("seed", seed, minimum=0)
     if population is not None and (n_subjects is not None or weight is not None):
