@@ -265,9 +265,17 @@ def _prediction_table(ds, args) -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (``pkpd simulate: error: ...``, exit code 2), as every
+    other error of the command line; ``pkpd COMMAND --help`` shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pkpd", description="PK/PD of therapeutic antibodies. Times are named "
-                                     "with their unit in every option (--weeks, --step-days, --at-week).")
+    parser = _Parser(prog="pkpd", description="PK/PD of therapeutic antibodies. Times are named "
+                     "with their unit in every option (--weeks, --step-days, --at-week).")
     parser.add_argument("--version", action="version", version=f"pkpd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -157,6 +157,18 @@ def test_bad_command_line_options_are_one_line_errors_before_any_output(argv, me
     assert list(tmp_path.iterdir()) == []  # nothing computed, nothing written
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--n", "abc"], "pkpd simulate: error: argument --n: invalid int value: 'abc' (see 'pkpd simulate --help')"),
+    (["predict", "--fit", "ustekinumab_phase2", "--regimen", "placebo", "--at-week", "twelve"],
+     "pkpd predict: error: argument --at-week: invalid float value: 'twelve'"),
+])
+def test_options_of_the_wrong_type_are_one_line_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and message in err
+
+
 def test_simulate_checks_every_output_before_writing_any(capsys, tmp_path, monkeypatch):
     # --out is fine, --plot is not: the .nc must not be written and then the plot refused.
     monkeypatch.chdir(tmp_path)
