@@ -247,7 +247,7 @@ class RateEngine:
                              for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
         self.method = engine_for(model, method)
         self._trajectories, self._pk_key, self._propagators = None, None, None
-        # The regimen of each dosing history met so far, per regimen (fired rules -> regimen).
+        # The regimen of each dosing history met in the last evaluation, per regimen (fired rules -> regimen).
         self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
 
     # -- values ---------------------------------------------------------------------------
@@ -313,7 +313,7 @@ class RateEngine:
         """Scores of regimen ``r``'s dosing histories ``asked`` ({fired rules: nodes}) at those nodes,
         computed in batches: each node with its history's own records, on the regimen's mesh."""
         name, regimen = list(self.regimens.items())[r]
-        known = self._histories[r]
+        known = self._histories[r]  # the histories of this evaluation so far
         for fired in sorted(asked, key=len):
             if fired not in known:
                 j = max(fired)
@@ -407,6 +407,9 @@ class RateEngine:
             probs = base.take(self.out_index).probability(cuts)
             return probs, np.zeros(probs.shape[:-2] + (0,))
         latent_of = latent_of or self._latent_of(values)
+        # Histories are met afresh at each evaluation (other values, other intervals): the budget
+        # counts those of one evaluation.
+        self._histories[r] = {frozenset(): list(self.regimens.values())[r].base}
         return split_by_rules(rules, base, lambda asked: self._history_scores(r, asked, values, latent_of), cuts,
                               self.out_index)
 
