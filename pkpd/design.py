@@ -197,9 +197,11 @@ def _as_score(latent, spread, where: str = "The response model"):
     if isinstance(latent, TabulatedScore):
         latent.check_monotone(where)
         return latent
-    if isinstance(latent, LinearScore):
-        return latent
-    return LinearScore(latent, spread)
+    score = latent if isinstance(latent, LinearScore) else LinearScore(latent, spread)
+    if score.spread is None or not np.all(np.asarray(score.spread, float) > 0):
+        raise PkpdError(f"{where} gives patients' scores with a spread that is not > 0 "
+                        f"({score.spread!r}); a score must increase with z.")
+    return score
 
 
 def _rows(values: Mapping, rows) -> dict:

@@ -159,3 +159,17 @@ def test_a_top_up_on_a_base_dose_then_a_switch():
     assert pkpd.parse_regimen(str(both)) == both
     ds = pkpd.predict("ustekinumab_phase2", {"r": regimen}, [40], time_unit="week")
     assert 0 < ds.rule_fired.sel(rule=1).item() < ds.rule_fired.sel(rule=0).item() < 1
+
+
+def test_scores_that_do_not_increase_with_z_are_refused():
+    # Rates and rule splits read a responder as "z above a cut": a response model whose scores
+    # fall with z (or have no positive spread) is refused by name rather than split wrongly.
+    from pkpd.design import _as_score
+    falling = TabulatedScore(np.array([-1.0, 0.0, 1.0]), np.array([[[2.0, 1.0, 0.0]]]))
+    with pytest.raises(pkpd.PkpdError, match=r"Response model 'x' gives patients' scores that decrease with z \(from "
+                                             r"z = -1 to 0\)"):
+        _as_score(falling, None, "Response model 'x'")
+    with pytest.raises(pkpd.PkpdError, match=r"Response model 'x' gives patients' scores with a spread that is not > 0"):
+        _as_score(np.zeros((1, 2)), 0.0, "Response model 'x'")
+    rising = TabulatedScore(np.array([-1.0, 0.0, 1.0]), np.array([[[0.0, 1.0, 1.0]]]))  # flat parts are fine
+    assert _as_score(rising, None) is rising
