@@ -11,6 +11,7 @@ body weight in kg. Every function that takes times takes ``time_unit`` ("day" by
 
 from ._version import __version__
 from ._errors import PkpdError, PkpdWarning, SolverError
+from ._budget import budget
 
 # dosing: doses and regimens, their text form, NONMEM datasets
 from .dosing import (Amount, Course, Dataset, Dose, Regimen, RegimenSyntaxError, Rule, WeightBands, parse_regimen,
@@ -38,7 +39,7 @@ from .plot import (densify_times, plot_comparison, plot_concentrations, plot_dos
                    plot_response)
 
 __all__ = [
-    "__version__", "PkpdError", "PkpdWarning", "SolverError",
+    "__version__", "PkpdError", "PkpdWarning", "SolverError", "budget",
     "Amount", "Course", "Dataset", "Dose", "Regimen", "RegimenSyntaxError", "Rule", "WeightBands", "parse_regimen",
     "read_nonmem", "write_nonmem",
     "Domain", "EndpointFamily", "Model", "Parameter", "ParameterSpec", "Population", "Prior", "Transform",

@@ -1,4 +1,11 @@
-"""Writing output files whole or not at all."""
+"""Writing output files whole or not at all, and checking output paths before any computation.
+
+Every file pkpd writes (fit files, datasets, figures, NONMEM records) goes through
+:func:`replace_atomic`: the content is written to a temporary file next to the target,
+flushed to disk (``fsync``), and renamed over the target in one step. A crash, a kill or a
+full disk while writing leaves the previous file as it was (and at most the temporary
+``.<name>.<pid>.tmp`` beside it, removed when the error can still be handled).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +13,53 @@ import itertools
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ._errors import PkpdError
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems that cannot sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_atomic(path, write: Callable[[Path], None]) -> Path:
+    """Create ``path`` whole or not at all: ``write(temporary_path)`` writes the content to a
+    temporary file in the same folder, which is synced and then renamed over ``path``."""
     path = Path(path)
     if path.is_dir():
         raise PkpdError(f"Output {str(path)!r} is a folder; give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    replace_atomic(path, write)
 
 
 OUTPUT_FORMATS = {".nc": "netCDF", ".csv": "CSV (one row per regimen, subject and time)"}
@@ -39,20 +71,23 @@ def _is_zarr_store(path: Path) -> bool:
 
 
 def check_output(path, formats=OUTPUT_FORMATS, what: str = "--out") -> Path:
-    """Refuse an output path before any computation: unknown suffix, a folder, or no writable folder.
+    """Refuse an output path before any computation: not a name, a folder, an unknown suffix, or no writable folder.
 
     A ``.zarr`` output is a folder: an existing zarr store there is replaced, any other folder refused.
     """
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise PkpdError(f"{what} must be a file name, got {path!r}.")
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in formats:
-        allowed = ", ".join(f"{k} ({v})" for k, v in formats.items())
-        raise PkpdError(f"{what} {str(path)!r}: the file type follows the suffix; allowed: {allowed}.")
-    if suffix == ".zarr":
+    allowed = ", ".join(f"{k} ({v})" for k, v in formats.items())
+    if suffix == ".zarr" and ".zarr" in formats:
         if path.exists() and not _is_zarr_store(path):
             raise PkpdError(f"{what} {str(path)!r} exists and is not a zarr store; remove it or choose another name.")
     elif path.is_dir():
-        raise PkpdError(f"{what} {str(path)!r} is a folder; give a file name.")
+        raise PkpdError(f"{what} {str(path)!r} is a folder; give a file name in it (e.g. "
+                        f"{str(path / ('out' + next(iter(formats))))!r}).")
+    if suffix not in formats:
+        raise PkpdError(f"{what} {str(path)!r}: the file type follows the suffix; allowed: {allowed}.")
     folder = path.parent if str(path.parent) else Path(".")
     existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK)):
@@ -67,10 +102,10 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _replace(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file or folder beside ``path``, then rename it to ``path``.
+def _replace_folder(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary folder beside ``path`` (a zarr store), then rename it to ``path``.
 
-    An existing zarr folder at ``path`` is moved aside first and deleted after the rename
+    Files go through :func:`replace_atomic`. An existing zarr folder at ``path`` is moved aside first and deleted after the rename
     (restored if the rename fails), so ``path`` never holds a partial store.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +113,7 @@ def _replace(path: Path, write) -> None:
     old = path.with_name(f".{path.name}.{os.getpid()}.old")
     try:
         write(tmp)
+        _sync_tree(tmp)
         if path.is_dir():
             os.replace(path, old)
             try:
@@ -91,6 +127,15 @@ def _replace(path: Path, write) -> None:
     except BaseException:
         _remove(tmp)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file of a folder written whole (a zarr store) before it is renamed into place."""
+    for file in folder.rglob("*"):
+        if file.is_file():
+            with open(file, "rb+") as f:
+                os.fsync(f.fileno())
 
 
 def write_dataset(ds, path, *, client=None) -> Path:
@@ -118,21 +163,21 @@ def write_dataset(ds, path, *, client=None) -> Path:
     suffix = path.suffix.lower()
     lazy = [name for name, v in ds.variables.items() if is_lazy(v.data)]
     if suffix == ".csv":
-        _replace(path, lambda tmp: _write_csv(ds, tmp, client))
+        replace_atomic(path, lambda tmp: _write_csv(ds, tmp, client))
         return path
     if suffix == ".zarr":
         import importlib.util
         if importlib.util.find_spec("zarr") is None:
             raise PkpdError(f"Writing {str(path)!r} needs the zarr package, which is not installed: "
                             "pip install 'pkpd[zarr]' (or write .nc, netCDF, which needs nothing more).")
-        _replace(path, lambda tmp: store(ds, lambda d: d.to_zarr(tmp, mode="w", zarr_format=2, compute=False), client))
+        _replace_folder(path, lambda tmp: store(ds, lambda d: d.to_zarr(tmp, mode="w", zarr_format=2, compute=False), client))
         return path
     encoding = {name: {"chunksizes": tuple(max(c) for c in ds[name].data.chunks)} for name in lazy}
     if lazy:
-        _replace(path, lambda tmp: store(
+        replace_atomic(path, lambda tmp: store(
             ds, lambda d: d.to_netcdf(tmp, engine="h5netcdf", encoding=encoding, compute=False), client))
     else:
-        _replace(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        replace_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return path
 
 

@@ -218,26 +218,28 @@ def propagator_table(ka, k10, k12, k21, two, infusions, class_len, class_tau, ta
 
 
 @njit(cache=True, nogil=True)
-def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, ev_kind, ev_amount, ev_state,
+def linear_on_mesh(inv_v, table, who, seg_len, seg_src, seg_class, n_main, ev_point, ev_kind, ev_amount, ev_state,
                    out_idx, node_conc, out_conc, edge_conc):
     """Concentrations (mg/L) of a linear model at every node of a mesh, at its outputs, and at
     each segment's start and end (edge_conc (i, g, 2); the start after any dose there, the end
     before any dose at the next point).
 
-    Per patient i: 1/V and the propagator ``table`` (:func:`propagator_table`). Mesh:
+    Row i is patient who[i]: 1/V and the propagator ``table`` (:func:`propagator_table`) are
+    read at who[i], so several rows (dosing histories) of one patient share them. Mesh:
     segments g with start value index seg_src[g] and length class seg_class[g]; segments
     0 .. n_main - 1 are the chain of mesh points. Events per patient, sorted by mesh point:
     ev_point (i, e) value index (a mesh point), ev_kind (i, e): 0 depot bolus, 1 central
     bolus, 2 central infusion rate change, 3 depot infusion rate change, 4 states set to
     ev_state (i, e, 3) (depot, central, peripheral), -1 none; ev_amount (i, e) mg or mg/day.
     """
-    n_rows = inv_v.shape[0]
+    n_rows = who.shape[0]
     n_seg = seg_len.shape[0]
     m = table.shape[2] - 1
     n_ev = ev_kind.shape[1]
     S = np.zeros((n_seg + 1, 3))      # depot, central, peripheral at each value index
     R = np.zeros((n_seg + 1, 2))      # central and depot infusion rates in force after each value index
     for i in range(n_rows):
+        p = who[i]
         S[0, 0] = 0.0
         S[0, 1] = 0.0
         S[0, 2] = 0.0
@@ -267,26 +269,26 @@ def linear_on_mesh(inv_v, table, seg_len, seg_src, seg_class, n_main, ev_point, 
             c = seg_class[g]
             ad, ac, ap = S[src, 0], S[src, 1], S[src, 2]
             rc, rd = R[src, 0], R[src, 1]
-            iv = inv_v[i]
+            iv = inv_v[p]
             edge_conc[i, g, 0] = ac * iv
             if rc == 0.0 and rd == 0.0:
                 for q in range(m):
-                    node_conc[i, g, q] = (table[i, c, q, 0] * ac + table[i, c, q, 1] * ap
-                                          + table[i, c, q, 2] * ad) * iv
+                    node_conc[i, g, q] = (table[p, c, q, 0] * ac + table[p, c, q, 1] * ap
+                                          + table[p, c, q, 2] * ad) * iv
             else:
                 for q in range(m):
-                    node_conc[i, g, q] = (table[i, c, q, 0] * ac + table[i, c, q, 1] * ap + table[i, c, q, 2] * ad
-                                          + table[i, c, q, 3] * rc + table[i, c, q, 4] * rd) * iv
-            S[g + 1, 1] = (table[i, c, m, 0] * ac + table[i, c, m, 1] * ap + table[i, c, m, 2] * ad
-                           + table[i, c, m, 3] * rc + table[i, c, m, 4] * rd)
-            S[g + 1, 2] = (table[i, c, m, 5] * ac + table[i, c, m, 6] * ap + table[i, c, m, 7] * ad
-                           + table[i, c, m, 8] * rc + table[i, c, m, 9] * rd)
-            S[g + 1, 0] = table[i, c, m, 10] * ad + table[i, c, m, 11] * rd
+                    node_conc[i, g, q] = (table[p, c, q, 0] * ac + table[p, c, q, 1] * ap + table[p, c, q, 2] * ad
+                                          + table[p, c, q, 3] * rc + table[p, c, q, 4] * rd) * iv
+            S[g + 1, 1] = (table[p, c, m, 0] * ac + table[p, c, m, 1] * ap + table[p, c, m, 2] * ad
+                           + table[p, c, m, 3] * rc + table[p, c, m, 4] * rd)
+            S[g + 1, 2] = (table[p, c, m, 5] * ac + table[p, c, m, 6] * ap + table[p, c, m, 7] * ad
+                           + table[p, c, m, 8] * rc + table[p, c, m, 9] * rd)
+            S[g + 1, 0] = table[p, c, m, 10] * ad + table[p, c, m, 11] * rd
             edge_conc[i, g, 1] = S[g + 1, 1] * iv
             R[g + 1, 0] = rc
             R[g + 1, 1] = rd
         for o in range(out_idx.shape[0]):
-            out_conc[i, o] = S[out_idx[o], 1] * inv_v[i]
+            out_conc[i, o] = S[out_idx[o], 1] * inv_v[p]
     return node_conc, out_conc
 
 

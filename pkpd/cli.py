@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from ._errors import PkpdError, SolverError
+from ._errors import PkpdError
 from ._version import __version__
 
 
@@ -402,9 +402,17 @@ def _prediction_table(ds, args) -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (``pkpd simulate: error: ...``, exit code 2), as every
+    other error of the command line; ``pkpd COMMAND --help`` shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pkpd", description="PK/PD of therapeutic antibodies. Times are named "
-                                     "with their unit in every option (--weeks, --step-days, --at-week).")
+    parser = _Parser(prog="pkpd", description="PK/PD of therapeutic antibodies. Times are named "
+                     "with their unit in every option (--weeks, --step-days, --at-week).")
     parser.add_argument("--version", action="version", version=f"pkpd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -509,8 +517,11 @@ def main(argv=None) -> int:
         warnings.simplefilter("always", PkpdWarning)
         try:
             code = args.run(args)
-        except (PkpdError, SolverError, OSError) as err:
+        except (PkpdError, OSError) as err:  # SolverError is a PkpdError
             code, error = 2, err
+        except MemoryError:
+            code, error = 2, PkpdError("out of memory; ask for fewer subjects, draws, regimens or times (the memory "
+                                       "budget, PKPD_MEMORY, is checked against estimates that can fall short).")
         else:
             error = None
     for message in dict.fromkeys(_first_line(w.message) for w in caught):

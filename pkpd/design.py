@@ -16,19 +16,21 @@ use it, so there is one copy of every formula.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
+from ._budget import check_memory, how_to_raise, limit
 from ._checks import number, whole
 from ._errors import PkpdError
-from .dosing import named_regimens
+from .dosing import DoseTable, Regimen, named_regimens
 from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
-from .pk._exposure import pk_key
+from .pk._exposure import check_finite, dose_parameters, pk_key
 from .pk._on_mesh import Propagators, on_mesh
 from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
@@ -77,8 +79,17 @@ class Design:
         """The design's virtual patients for ``model`` (``weight``: kg, one or per node)."""
         return sample_population(model, self.n_nodes, seed=self.seed, weight=weight, method="sobol")
 
-    def mesh(self, breakpoints, times) -> Mesh:
-        """The integration mesh for output ``times`` (days) and the doses' ``breakpoints`` (days)."""
+    def mesh(self, breakpoints, times, rows: int = 1) -> Mesh:
+        """The integration mesh for output ``times`` (days) and the doses' ``breakpoints`` (days),
+        checked first against the memory budget for ``rows`` patients' concentrations on it."""
+        times = np.asarray(times, float)
+        graded = math.ceil(math.log(self.step / self.first) / math.log(self.ratio)) + 1
+        segments = float(times[-1]) / self.step + 2 + (np.size(breakpoints) + 1) * graded + times.size
+        # Per patient: the concentrations at the nodes, the drug effect and a turnover's working
+        # copy; and the mesh's own node offsets, weights and times.
+        check_memory(segments * self.order * 8 * (4 * rows + 3),
+                     f"The integration mesh to day {float(times[-1]):g} ({segments:,.0f} panels) for {rows:,} patients",
+                     "Predict fewer weeks, use fewer nodes, or a longer Design step.")
         return build_mesh(breakpoints, times, self.step, self.first, self.ratio, self.order)
 
     def coarse(self, n_nodes: int) -> "Design":
@@ -104,11 +115,24 @@ class Design:
                 f"{self.step:g}-day Gauss-Legendre panels ({self.order} nodes), graded after doses")
 
 
+def as_design(design) -> Design:
+    """``design``, or the default :class:`Design` for None; anything else is refused."""
+    if design is None:
+        return Design()
+    if not isinstance(design, Design):
+        raise PkpdError(f"design must be a pkpd.Design (e.g. pkpd.Design(n_nodes=1024)), got {design!r}.")
+    return design
+
+
 def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     """The times to evaluate concentrations at for a mesh: its panels' nodes, and (separately, so
     that the panels never depend on the outputs) the side panels' nodes with the output times."""
     return mesh.nodes[: mesh.n_main].ravel(), np.union1d(mesh.nodes[mesh.n_main:].ravel(), mesh.times)
 
+
+# Rule histories are computed in batches of at least this many (node, history) rows (memory:
+# about 40 kB per row on a 100-week mesh).
+HISTORY_ROWS = 512
 
 # The concentration just before a segment's end (a dose there is not yet in the body) is taken
 # this many days earlier, by engines that have no left limit of their own.
@@ -146,7 +170,9 @@ def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: 
         if events is None:
             events = regimen_events(model, regimen, individual, weight, horizon)
         if on_mesh_supports(model, events):
-            nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            with np.errstate(over="ignore", invalid="ignore"):
+                nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            check_finite(nodes)
             return Trajectory(mesh, nodes, out, edges)
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
@@ -161,20 +187,37 @@ def breakpoints(model, regimen, individual: Mapping, weight, horizon: float, eve
     return event_breakpoints(events, horizon)
 
 
-def _as_score(latent, spread):
-    """A response model's latent: a score object, or a level array with the model's spread."""
-    if isinstance(latent, (LinearScore, TabulatedScore, Mixture)):
+def _as_score(latent, spread, where: str = "The response model"):
+    """A response model's latent: a score object, or a level array with the model's spread.
+    A tabulated score must not decrease with z (rates and rules invert it as increasing)."""
+    if isinstance(latent, Mixture):
+        for part in latent.scores:
+            _as_score(part, spread, where)
         return latent
-    return LinearScore(latent, spread)
+    if isinstance(latent, TabulatedScore):
+        latent.check_monotone(where)
+        return latent
+    score = latent if isinstance(latent, LinearScore) else LinearScore(latent, spread)
+    if score.spread is None or not np.all(np.asarray(score.spread, float) > 0):
+        raise PkpdError(f"{where} gives patients' scores with a spread that is not > 0 "
+                        f"({score.spread!r}); a score must increase with z.")
+    return score
+
+
+def _rows(values: Mapping, rows) -> dict:
+    """Per-node values (floats, or arrays (node,)) of some of the nodes."""
+    return {k: v if np.ndim(v) == 0 else np.asarray(v)[rows] for k, v in values.items()}
 
 
 class RateEngine:
     """Deterministic responder rates of one model for fixed regimens, times and nodes.
 
     ``values`` passed to the methods override the model's parameter values by name
-    (internal units). A regimen with response-guided rules expands into the dosing
-    histories a patient can end up on (its variants); each has its own integration mesh, so a
-    regimen's rates never depend on which other regimens are computed with it.
+    (internal units). Each regimen has its own integration mesh, so its rates never depend on
+    which other regimens are computed with it. A regimen with response-guided rules has one
+    mesh for all the dosing histories its rules can lead to (every dose any rule can give is
+    a point of it); a history is computed when some patients turn out to follow it, for the
+    nodes where they are (:func:`pkpd.endpoints.split_by_rules`), never all 2^k of them.
     """
 
     def __init__(self, model, regimens, times_days: np.ndarray, population: Population, design: Design,
@@ -195,21 +238,19 @@ class RateEngine:
         rule_times = [r.time for reg in self.regimens.values() for r in reg.rules]
         self.eval_times = np.union1d(self.times, rule_times)
         self.out_index = np.searchsorted(self.eval_times, self.times)
-        self.plans, variants = [], []
-        for reg in self.regimens.values():
-            plan = {}
-            for fired, variant in reg.variants():
-                plan[fired] = len(variants)
-                variants.append(variant)
-            self.plans.append(plan)
         horizon = float(self.eval_times[-1])
         individual = population.individual(model)
-        self.variants, self.meshes = variants, []
-        for variant in variants:
-            self.meshes.append(design.mesh(breakpoints(model, variant, individual, population.weight, horizon),
-                                           self.eval_times))
+        self.meshes = []
+        for reg in self.regimens.values():
+            every_dose = Regimen(reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
+            self.meshes.append(design.mesh(breakpoints(model, every_dose, individual, population.weight, horizon),
+                                           self.eval_times, rows=population.n * len(self.regimens)))
+        self.infusions = any(c.route == "infusion" for reg in self.regimens.values()
+                             for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
         self.method = engine_for(model, method)
-        self._trajectories, self._pk_key = None, None
+        self._trajectories, self._pk_key, self._propagators = None, None, None
+        # The regimen of each dosing history met in the last evaluation, per regimen (fired rules -> regimen).
+        self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
 
     # -- values ---------------------------------------------------------------------------
     def node_values(self, values: Mapping | None = None) -> dict:
@@ -237,24 +278,115 @@ class RateEngine:
 
     # -- latent levels ---------------------------------------------------------------------
     def trajectories(self, values: Mapping | None = None) -> list[Trajectory]:
-        """Each dosing history's concentrations along its mesh (recomputed only when PK values change)."""
+        """Each regimen's concentrations along its mesh before any rule fires (recomputed only when
+        PK values change)."""
         key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
         if key != self._pk_key:
             individual = self.population.individual(self.model, dict(values or {}))
-            infusions = any(c.route == "infusion" for v in self.variants for c in v.courses)
-            shared = Propagators(self.model, individual, self.meshes, infusions) if self.model.is_linear else None
-            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method,
-                                             shared) for v, mesh in zip(self.variants, self.meshes)]
-            self._pk_key = key
+            shared = Propagators(self.model, individual, self.meshes, self.infusions) if self.model.is_linear else None
+            self._trajectories = [trajectory(self.model, reg.base, individual, self.population.weight, mesh,
+                                             self.method, shared)
+                                  for reg, mesh in zip(self.regimens.values(), self.meshes)]
+            self._pk_key, self._propagators = key, shared
         return self._trajectories
 
-    def latent(self, values: Mapping | None = None) -> list:
-        """Scores of each dosing history's patients at the evaluation times (one per history):
-        :class:`pkpd.endpoints.LinearScore` (level (node, time) and spread), or whatever
-        score the response model gives."""
+    def _latent_of(self, values: Mapping | None = None) -> Callable:
+        """(trajectory, nodes) -> the scores of those nodes' patients, at one set of values."""
         v = self.node_values(values)
         spread = self.spread(values) if self.response.spread_parameter else None
-        return [_as_score(self.response.latent(traj, v), spread) for traj in self.trajectories(values)]
+        where = f"Response model '{self.response.name}'"
+        return lambda traj, rows: _as_score(self.response.latent(traj, v if rows is None else _rows(v, rows)),
+                                            spread, where)
+
+    def _latent_draws_of(self, draws: list) -> Callable:
+        """(trajectory, nodes) -> the scores of those nodes' patients for many parameter sets (draw, ...)."""
+        node_sets = [self.node_values(d) for d in draws]
+        spread = np.array([self.spread(d) for d in draws])[:, None, None] if self.response.spread_parameter else None
+        where = f"Response model '{self.response.name}'"
+        return lambda traj, rows: _as_score(self.response.latent_draws(
+            traj, node_sets if rows is None else [_rows(v, rows) for v in node_sets]), spread, where)
+
+    def latent(self, values: Mapping | None = None) -> list:
+        """Scores of each regimen's patients at the evaluation times before any rule fires (one per
+        regimen): :class:`pkpd.endpoints.LinearScore` (level (node, time) and spread), or
+        whatever score the response model gives."""
+        latent_of = self._latent_of(values)
+        return [latent_of(traj, None) for traj in self.trajectories(values)]
+
+    # -- dosing histories of rules ----------------------------------------------------------
+    def _history_scores(self, r: int, asked: Mapping, values: Mapping | None, latent_of: Callable) -> dict:
+        """Scores of regimen ``r``'s dosing histories ``asked`` ({fired rules: nodes}) at those nodes,
+        computed in batches: each node with its history's own records, on the regimen's mesh."""
+        name, regimen = list(self.regimens.items())[r]
+        known = self._histories[r]  # the histories of this evaluation so far
+        for fired in sorted(asked, key=len):
+            if fired not in known:
+                j = max(fired)
+                known[fired] = regimen.rules[j].apply(known[fired - {j}])  # its parent is known: met earlier
+        allowed = limit("rule_histories")
+        if len(known) > allowed:
+            j = max(max(f) for f in asked)
+            raise PkpdError(
+                f"Regimen {name!r}: its {len(regimen.rules)} response-guided rules lead to more than {allowed:,} "
+                f"distinct dosing histories by rule {j + 1} ('{regimen.rules[j]}'), over the rule_histories budget. "
+                "Histories multiply when responses fall between checks (README, 'Rule cost'): check less often, "
+                f"or use fewer rules. {how_to_raise('rule_histories')}")
+        self.trajectories(values)  # the base trajectories, and the propagators of this PK
+        individual = self.population.individual(self.model, dict(values or {}))
+        out, batch, size = {}, [], 0
+        items = list(asked.items())
+        for k, (fired, nodes) in enumerate(items):
+            batch.append((fired, nodes))
+            size += nodes.size
+            if size < HISTORY_ROWS and k + 1 < len(items):
+                continue
+            rows = np.concatenate([nodes for _, nodes in batch])
+            traj = self._history_trajectory(r, [(known[f], nodes) for f, nodes in batch], individual)
+            score = latent_of(traj, rows)
+            at = 0
+            for f, nodes in batch:
+                out[f] = score.rows(slice(at, at + nodes.size))
+                at += nodes.size
+            batch, size = [], 0
+        return out
+
+    def _history_trajectory(self, r: int, batch: list, individual: Mapping) -> Trajectory:
+        """Concentrations along regimen ``r``'s mesh of the nodes of several dosing histories
+        (``batch``: (regimen, nodes) pairs), each node with its history's records."""
+        weight = self.population.weight
+        horizon = float(self.eval_times[-1])
+        rows = np.concatenate([nodes for _, nodes in batch])
+        part = {key: np.asarray(x)[rows] for key, x in individual.items()}
+        w = None if weight is None else weight[rows]
+        shared = None if self._propagators is None else self._propagators.rows(rows)
+        mesh = self.meshes[r]
+        if self.method == "closed_form":
+            # Nodes of one history whose doses resolve to the same amounts (one weight band) share
+            # their events: resolve each such pattern once and copy it, when dose parameters (F,
+            # lag) do not differ between nodes.
+            dose = dose_parameters(self.model, {k: part[k] for k in self.model.pk_names})
+            if all(np.ndim(v) == 0 or np.all(v == np.asarray(v).flat[0]) for by in dose.values() for v in by.values()):
+                tables, inverse, offset = [], [], 0
+                for regimen, nodes in batch:
+                    first, where = np.zeros(1, np.int64), np.zeros(nodes.size, np.int64)
+                    if weight is not None and regimen.depends_on_weight:
+                        amounts = np.stack([c.amount.resolve(weight[nodes]) for c in regimen.courses
+                                            if c.amount.depends_on_weight], axis=1)
+                        _, first, where = np.unique(amounts, axis=0, return_index=True, return_inverse=True)
+                    tables.append(DoseTable.from_regimen(regimen, first.size, None if weight is None else
+                                                         weight[nodes][first], horizon))
+                    inverse.append(where.ravel() + offset)
+                    offset += first.size
+                small = DoseTable.stack(tables)
+                first_node = {k: np.full(small.n, np.asarray(v).flat[0]) for k, v in part.items()}
+                events = regimen_events(self.model, small, first_node, None, horizon)
+                if events.steady.m == 0:
+                    events = events.take(np.concatenate(inverse))
+                    if on_mesh_supports(self.model, events):
+                        return trajectory(self.model, None, part, w, mesh, self.method, shared, events)
+        table = DoseTable.stack([DoseTable.from_regimen(regimen, nodes.size, None if weight is None else weight[nodes],
+                                                        horizon) for regimen, nodes in batch])
+        return trajectory(self.model, table, part, w, mesh, self.method, shared)
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:
@@ -268,21 +400,23 @@ class RateEngine:
             out.append((t, lower, upper))
         return out
 
-    def probabilities(self, r: int, scores: list, cuts) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(self, r: int, scores: list, cuts, values: Mapping | None = None,
+                      latent_of: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-node responder probabilities (..., node, time, endpoint) of regimen ``r``, and the
-        per-node share for whom each rule fired (..., node, rule)."""
-        plan = self.plans[r]
+        per-node share for whom each rule fired (..., node, rule). ``scores``: each regimen's
+        scores before any rule fires (:meth:`latent`); ``values`` and ``latent_of`` give the
+        scores of the histories its rules lead to (default: at ``values``)."""
+        base = scores[r]
         rules = self._rules(r)
-        base = scores[plan[frozenset()]]
-        if isinstance(base, Mixture):  # each class of patients follows the rules on its own
-            parts = [self.probabilities(r, [s.scores[c] for s in scores], cuts) for c in range(len(base.weights))]
-            weights = [np.asarray(w) for w in base.weights]
-            return (sum(w[..., None, None] * p for w, (p, _) in zip(weights, parts)),
-                    sum(w[..., None] * f for w, (_, f) in zip(weights, parts)))
         if not rules:
             probs = base.take(self.out_index).probability(cuts)
             return probs, np.zeros(probs.shape[:-2] + (0,))
-        return split_by_rules(rules, plan, scores, cuts, self.out_index)
+        latent_of = latent_of or self._latent_of(values)
+        # Histories are met afresh at each evaluation (other values, other intervals): the budget
+        # counts those of one evaluation.
+        self._histories[r] = {frozenset(): list(self.regimens.values())[r].base}
+        return split_by_rules(rules, base, lambda asked: self._history_scores(r, asked, values, latent_of), cuts,
+                              self.out_index)
 
     @property
     def n_rules(self) -> int:
@@ -296,7 +430,7 @@ class RateEngine:
         rates = np.empty((len(self.regimens), self.times.size, len(endpoints.names)))
         fired = np.full((len(self.regimens), self.n_rules), np.nan)
         for r in range(len(self.regimens)):
-            probs, share = self.probabilities(r, scores, cuts)
+            probs, share = self.probabilities(r, scores, cuts, values)
             rates[r] = probs.mean(axis=0)
             fired[r, :share.shape[-1]] = share.mean(axis=0)
         return rates, fired
@@ -312,7 +446,7 @@ class RateEngine:
         scores, cuts = self.latent(values), self.cuts(endpoints)
         out = np.empty((len(self.regimens), len(masks), self.times.size, len(endpoints.names)))
         for r in range(len(self.regimens)):
-            probs = self.probabilities(r, scores, cuts)[0]
+            probs = self.probabilities(r, scores, cuts, values)[0]
             for g, mask in enumerate(masks):
                 out[r, g] = probs[mask].mean(axis=0)
         return out
@@ -340,12 +474,10 @@ class RateEngine:
                 for i, values in zip(range(sl.start, sl.stop), sets):
                     rates[i], fired[i] = self.evaluate(values, endpoints)
             else:
-                node_sets = [self.node_values(v) for v in sets]
-                spread = np.array([self.spread(v) for v in sets])[:, None, None] \
-                    if self.response.spread_parameter else None
-                scores = [_as_score(self.response.latent_draws(traj, node_sets), spread) for traj in self.trajectories()]
+                latent_of = self._latent_draws_of(sets)
+                scores = [latent_of(traj, None) for traj in self.trajectories()]
                 for r in range(len(self.regimens)):
-                    probs, share = self.probabilities(r, scores, cuts)
+                    probs, share = self.probabilities(r, scores, cuts, None, latent_of)
                     rates[sl, r] = probs.mean(axis=-3)
                     fired[sl, r, :share.shape[-1]] = share.mean(axis=-2)
             if progress is not None:

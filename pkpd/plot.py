@@ -137,7 +137,9 @@ def _select_bands(ds, bands) -> dict:
     available = _band_labels(ds)
     if bands is None:
         return available
-    names = [bands] if isinstance(bands, str) else list(bands)
+    from ._checks import names as _names
+    names = _names("bands", bands, " Allowed: 'parameter', 'trial', or bands=() for none.") if len(
+        np.atleast_1d(np.asarray(bands, dtype=object))) else []
     unknown = [b for b in names if b not in BANDS]
     if unknown:
         raise PkpdError(f"Unknown band {unknown[0]!r}; allowed: 'parameter' (lower/upper), 'trial' "
@@ -154,7 +156,9 @@ def _select_endpoints(ds, endpoints) -> list[str]:
     names = [str(e) for e in ds.endpoint.values]
     if endpoints is None:
         return names
-    chosen = [endpoints] if isinstance(endpoints, str) else [str(e) for e in endpoints]
+    from ._checks import names as _names
+    chosen = _names("endpoints", endpoints, f" The dataset's endpoints: {names}.") if not isinstance(
+        endpoints, (list, tuple)) or endpoints else []
     unknown = [e for e in chosen if e not in names]
     if unknown:
         raise PkpdError(f"Endpoint {unknown[0]!r} is not in the dataset; its endpoints: {names}. Give some of "
@@ -286,17 +290,27 @@ def _dose_strip(ax, texts, colors, horizon_days, unit) -> list:
     return keys
 
 
+def _check_path(path):
+    """Refuse a figure path before drawing: not .png, a folder, or a folder that cannot be written."""
+    from pathlib import Path
+
+    from ._io import check_output
+    if path is None:
+        return None
+    if isinstance(path, (str, Path)) and Path(path).suffix.lower() != ".png" and not Path(path).is_dir():
+        raise PkpdError(f"Figures are written as PNG; give a path ending in .png, got {str(path)!r}.")
+    return check_output(path, {".png": "PNG image"}, "Figure path")
+
+
 def _save(fig, path) -> None:
     """Write the figure as PNG, whole or not at all."""
     import io
-    from pathlib import Path
 
     from ._io import write_atomic
-    if Path(path).suffix.lower() != ".png":
-        raise PkpdError(f"Figures are written as PNG; give a path ending in .png, got {str(path)!r}.")
+    path = _check_path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    write_atomic(Path(path), buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def _finish(fig, path):
@@ -355,8 +369,10 @@ def plot_concentrations(ds: xr.Dataset, path=None, *, quantiles=(0.05, 0.5, 0.95
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
     from . import _units
-    from ._checks import number
+    from ._checks import dataset, number
+    dataset("ds", ds, ["concentration"], " from pkpd.simulate")
     if not isinstance(quantiles, (tuple, list)) or len(quantiles) != 3:
         raise PkpdError(f"quantiles must be three numbers (low, middle, high), e.g. (0.05, 0.5, 0.95); "
                         f"got {quantiles!r}.")
@@ -457,8 +473,9 @@ def _reference_weight(ds):
 # -- response over time -------------------------------------------------------------------
 
 def _check_marks(ds, marks) -> np.ndarray:
+    from ._checks import numbers
     weeks = ds["week"].values
-    marks = np.atleast_1d(np.asarray(marks, float))
+    marks = numbers("marks (weeks)", marks)
     missing = [m for m in marks if not np.any(np.isclose(weeks, m, rtol=0, atol=1e-9))]
     if missing:
         raise PkpdError(f"Week {missing[0]:g} (marks=) is not among the dataset's times; predict on "
@@ -540,6 +557,9 @@ def plot_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None, mark
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
+    from ._checks import dataset
+    dataset("ds", ds, ["rate"], " from pkpd.predict or pkpd.response_rates")
     ends = _select_endpoints(ds, endpoints)
     chosen = _select_bands(ds, bands)
     names = [str(r) for r in ds.regimen.values]
@@ -693,7 +713,12 @@ def plot_fit(result, path=None):
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
+    from .inference import load_fit
     from .predict import predict
+    result = load_fit(result)
+    if result.trial is None:
+        raise PkpdError("This fit has no trial table (a fit of priors alone): there are no observed rates to draw.")
     table = result.fitted_rates
     obs = table.rename(columns={"arm": "regimen", "observed": "rate", "lower": "range_lower",
                                 "upper": "range_upper"})
@@ -749,6 +774,9 @@ def plot_dose_response(ds: xr.Dataset, path=None, *, endpoints=None, bands=None,
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
+    from ._checks import dataset
+    dataset("ds", ds, ["rate", "dose"], " from pkpd.dose_response")
     ends = _select_endpoints(ds, endpoints)
     chosen = _select_bands(ds, bands)
     doses = np.asarray(ds.dose.values, float)
@@ -855,7 +883,10 @@ def plot_comparison(ds: xr.Dataset, path=None, *, week: float, endpoint: str = "
     -------
     matplotlib.figure.Figure
     """
+    _check_path(path)  # before drawing anything
+    from ._checks import dataset
     from .predict import compare_regimens
+    dataset("ds", ds, ["rate"], " from pkpd.predict")
     _select_endpoints(ds, [endpoint])
     chosen = _select_bands(ds, bands)
     table = compare_regimens(ds, week, endpoint)

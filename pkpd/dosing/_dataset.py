@@ -14,6 +14,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .._checks import array
 from .._errors import PkpdError
 
 # The data items pkpd reads, in the order they are written. Their values are numbers in
@@ -163,7 +164,9 @@ class Dataset:
         ``dv`` has one value per record (e.g. the simulated ``DV``, NaN where there is no
         observation) or one per observation; other records keep a missing DV.
         """
-        dv = np.asarray(dv, dtype=float)
+        dv = array("dv", dv)
+        if np.any(np.isinf(dv)):
+            raise PkpdError(f"dv must be finite numbers (NaN where there is no observation), got {dv[np.isinf(dv)][0]}.")
         observed = (self.columns["EVID"] == 0) & (self.columns["MDV"] == 0)
         new = np.full(self.n_records, np.nan)
         if dv.shape == (self.n_records,):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -47,10 +48,11 @@ import numpy as np
 import pandas as pd
 
 from .. import _units
-from .._checks import format_number, nearest
+from .._checks import format_number, mapping, nearest, names as names_of, number, numbers, whole
 from .._errors import PkpdError
 from ._dataset import ITEMS, Dataset
 from ._objects import Regimen, infusion_duration
+from ._parser import parse_regimen
 
 COMPARTMENT_NAMES = ("depot", "central")
 WHOLE = {"EVID": (0, 4), "CMT": (0, None), "SS": (0, 2), "ADDL": (0, None), "MDV": (0, 1)}
@@ -182,6 +184,14 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
         raise PkpdError("read_nonmem needs time_unit= ('hour', 'day' or 'week'): the unit of TIME and II in the "
                         "file (RATE is mg per that unit). NONMEM datasets are often in hours; pkpd never guesses.")
     unit = _units.time_unit(time_unit)
+    if not isinstance(source, (str, os.PathLike, pd.DataFrame)):
+        raise PkpdError(f"read_nonmem reads a CSV path or a pandas DataFrame, got {type(source).__name__}.")
+    if not isinstance(ignore, str):
+        raise PkpdError(f"ignore must be text: the first characters of comment rows, e.g. '#@C'; got {ignore!r}.")
+    covariates = names_of("covariates", covariates) if not isinstance(covariates, (list, tuple)) or covariates else []
+    if weight is not None and not isinstance(weight, str):
+        raise PkpdError(f"weight must name the body-weight column, e.g. 'WT'; got {weight!r}.")
+    parameters = mapping("parameters", parameters, " Give {model parameter: column}, e.g. {'F_central': 'BIOAV'}.")
     header, rows, lines, skipped, origin = _read_rows(source, ignore)  # rows: one array per column
     names = [h.strip().upper() for h in header]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -225,6 +235,14 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
     # NONMEM ignores DV where MDV is 1: no observation there (a written file may hold 0).
     cols["DV"] = np.where(mdv == 1, np.nan, cols["DV"])
     _check_records(cols, where)
+    days = float(_units.to_days(1.0, unit))
+    with np.errstate(over="ignore"):
+        for name, value in (("TIME", cols["TIME"] * days), ("II", cols["II"] * days), ("RATE", cols["RATE"] / days)):
+            huge = ~np.isfinite(value)
+            if huge.any():
+                i = int(np.flatnonzero(huge)[0])
+                raise PkpdError(f"{where(i, name)}: {format_number(cols[name][i])} is too large to convert to days "
+                                "(it overflows a float); check the value and time_unit.")
 
     individual = np.cumsum(np.r_[False, cols["ID"][1:] != cols["ID"][:-1]]).astype(np.int64)
     back = np.flatnonzero((np.diff(time) < 0) & (individual[1:] == individual[:-1]))
@@ -260,8 +278,10 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
             raise PkpdError(f"{where(i, weight_col)}: body weight {str(text[weight_col][i]).strip()!r} is not allowed; "
                             "it must be a number of kg > 0 on every record.")
     params = {}
-    for name, column in dict(parameters or {}).items():
-        column = str(column).strip().upper()
+    for name, column in parameters.items():
+        if not isinstance(name, str) or not isinstance(column, str):
+            raise PkpdError(f"parameters maps model parameter names to column names (text), got {name!r}: {column!r}.")
+        column = column.strip().upper()
         if column not in text:
             raise PkpdError(f"Column {column!r} (for parameter {name!r}) is not in the dataset; columns: {names}."
                             + nearest(column, names))
@@ -284,12 +304,11 @@ def read_nonmem(source, *, time_unit: str | None = None, covariates=(), weight: 
                    params, compartments, extra, order, skipped, origin)
 
 
-def _compartments(mapping: Mapping[int, str]) -> dict[int, str]:
+def _compartments(given: Mapping[int, str]) -> dict[int, str]:
     out = {}
-    for cmt, name in dict(mapping).items():
-        if isinstance(cmt, bool) or not float(cmt).is_integer() or int(cmt) < 1:
-            raise PkpdError(f"compartments: CMT {cmt!r} must be a whole number >= 1.")
-        if name not in COMPARTMENT_NAMES:
+    for cmt, name in mapping("compartments", given, " Give {CMT: 'depot' or 'central'}, e.g. {2: 'central'}.").items():
+        cmt = whole("compartments: CMT", cmt, minimum=1)
+        if not isinstance(name, str) or name not in COMPARTMENT_NAMES:
             raise PkpdError(f"compartments: CMT {cmt} -> {name!r}; dosing compartments are {list(COMPARTMENT_NAMES)}."
                             + nearest(str(name), COMPARTMENT_NAMES))
         out[int(cmt)] = name
@@ -341,15 +360,28 @@ def dataset_from_regimens(regimens, weight=None, time_unit: str = "day", times=N
     is written with its rate; a course at steady state is an SS=1 record.
     """
     unit = _units.time_unit(time_unit)
-    if isinstance(regimens, Regimen):
+    if isinstance(regimens, (Regimen, str)):
         regimens = {1: regimens}
+    if not isinstance(regimens, Mapping) or not regimens:
+        raise PkpdError(f"write_nonmem writes a Dataset, a regimen, or {{ID: regimen}} (IDs 1, 2, ...); got "
+                        f"{regimens!r}.")
+    if isinstance(weight, Mapping):
+        weight = {k: float(numbers(f"weight of ID {k} (kg)", v, above=0)[0]) for k, v in weight.items()}
+    elif weight is not None:
+        if isinstance(weight, str) or np.ndim(weight) != 0:
+            raise PkpdError(f"weight must be one number (kg) or {{ID: kg}}, got {weight!r}.")
+        weight = number("weight (kg)", weight, above=0)
+    if times is not None:
+        times = numbers("times (days)", times, minimum=0)
     rows = []
     for ident, reg in regimens.items():
+        if isinstance(reg, str):
+            reg = parse_regimen(reg)
         if not isinstance(reg, Regimen):
-            raise PkpdError(f"ID {ident}: expected a Regimen, got {type(reg).__name__}.")
+            raise PkpdError(f"ID {ident}: expected a Regimen or regimen text, got {type(reg).__name__}.")
         if reg.rules:
             raise PkpdError(f"Regimen of ID {ident} ('{reg}') has response-guided rules, which NONMEM records "
-                            "cannot hold; export each variant (Regimen.variants()) instead.")
+                            "cannot hold; export a dosing history instead (Regimen.history({0}): rule 0 fired).")
         w = weight.get(ident) if isinstance(weight, Mapping) else weight
         own = []
         for course in reg.courses:
@@ -367,7 +399,7 @@ def dataset_from_regimens(regimens, weight=None, time_unit: str = "day", times=N
                 if course.open_ended:
                     raise PkpdError(f"Regimen of ID {ident} ('{reg}') repeats without end; NONMEM records need "
                                     "ADDL: end the repeat with 'until week N' or 'x N'.")
-                n = course.dose_times().size - len(course.times)
+                n = course.repeat_count()
                 own.append(dict(base, TIME=_units.from_days(course.first_repeat, unit),
                                 II=_units.from_days(course.every, unit), ADDL=n - 1, SS=int(course.steady_state)))
         for t in ([] if times is None else np.atleast_1d(np.asarray(times, float))):
@@ -426,6 +458,9 @@ def write_nonmem(data, path=None, *, time_unit: str | None = None, weight=None, 
     pandas.DataFrame
         The records as written (text).
     """
+    if path is not None:
+        from .._io import check_output
+        path = check_output(path, {".csv": "NONMEM records (CSV)"}, "write_nonmem path")
     if not isinstance(data, Dataset):
         data = dataset_from_regimens(data, weight=weight, time_unit=time_unit or "day", times=times)
     elif weight is not None or times is not None:
@@ -448,5 +483,5 @@ def write_nonmem(data, path=None, *, time_unit: str | None = None, weight=None, 
     table = pd.DataFrame({name: _text(values) for name, values in cols.items()})
     if path is not None:
         from .._io import write_atomic
-        write_atomic(Path(path), table.to_csv(index=False).encode("utf-8"))
+        write_atomic(path, table.to_csv(index=False).encode("utf-8"))
     return table

@@ -27,7 +27,8 @@ from typing import Iterable
 import numpy as np
 
 from .. import _units
-from .._checks import number, whole
+from .._budget import check_doses
+from .._checks import format_number, number, whole
 from .._errors import PkpdError
 from . import _printer
 
@@ -52,9 +53,11 @@ class Amount:
 
     def __post_init__(self):
         factor, per_kg = _units.dose_unit(self.unit)
-        value = number("Dose amount", self.value, minimum=0,
-                       hint=" Doses are amounts in mg (or ug, g, mg/kg); use 'placebo' for no drug.")
-        object.__setattr__(self, "value", value * factor if factor != 1.0 else value)
+        hint = " Doses are amounts in mg (or ug, g, mg/kg); use 'placebo' for no drug."
+        value = number("Dose amount", self.value, minimum=0, hint=hint)
+        if factor != 1.0:
+            value = number(f"Dose amount {format_number(value)} {self.unit} in mg", value * factor, hint=hint)
+        object.__setattr__(self, "value", value)
         object.__setattr__(self, "shown", self.shown or str(self.unit).strip())
         object.__setattr__(self, "unit", "mg/kg" if per_kg else "mg")
 
@@ -86,6 +89,10 @@ class WeightBands:
     limits: tuple[float, ...]
 
     def __post_init__(self):
+        for name in ("amounts", "limits"):
+            if isinstance(getattr(self, name), (str, bytes)) or not isinstance(getattr(self, name), Iterable):
+                raise PkpdError(f"Weight bands take sequences of amounts and limits (kg), e.g. (Amount(45), "
+                                f"Amount(90)) and (100,); {name} is {getattr(self, name)!r}.")
         amounts = tuple(a if isinstance(a, Amount) else Amount(a) for a in self.amounts)
         limits = tuple(number("Weight-band limit (kg)", w, above=0) for w in self.limits)
         if len(amounts) != len(limits) + 1:
@@ -238,6 +245,8 @@ class Course:
         route, rate, duration = _check_route(self.route, self.rate, self.duration)
         object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "duration", duration)
+        if isinstance(self.times, (str, bytes)) or not isinstance(self.times, Iterable):
+            raise PkpdError(f"Course times must be a sequence of dose times (days), e.g. (0.0, 28.0); got {self.times!r}.")
         times = tuple(number("Dose time (days)", t, minimum=0) for t in self.times)
         bad = [i for i in range(1, len(times)) if times[i] <= times[i - 1]]
         if bad:
@@ -282,25 +291,53 @@ class Course:
     def open_ended(self) -> bool:
         return self.every is not None and self.until is None and self.count is None
 
+    def repeat_count(self, horizon: float | None = None) -> int:
+        """Number of repeated doses, leaving out those after ``horizon`` (days, closed).
+
+        Counted, never listed, so "daily until day 10000000" costs nothing here; an
+        open-ended repeat needs the horizon. The doses listed by :meth:`dose_times` are
+        checked against the dose budget (:func:`pkpd.budget`).
+        """
+        if self.every is None:
+            return 0
+        first = self.first_repeat
+
+        def upto(end):  # doses from `first` every `every` days up to `end` (closed); inf if uncountable
+            x = (end - first + _UNTIL_SLACK_DAYS) / self.every
+            return max(math.floor(x) + 1, 0) if math.isfinite(x) else math.inf
+
+        n = math.inf if self.count is None else self.count
+        if self.until is not None:
+            n = upto(self.until)
+        if horizon is not None:
+            n = min(n, upto(float(horizon)))
+        if n == math.inf and self.until is None and self.count is None:
+            raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
+                            "end the repeat with 'until week N' or 'x N'.")
+        if n == math.inf:
+            check_doses(n, f"Course '{self}'", "Give a horizon (the last day simulated), or a shorter course.")
+        return int(n)
+
+    @property
+    def last_dose(self) -> float:
+        """Time (days) of the course's last dose; an open-ended repeat has none."""
+        if self.every is None:
+            return self.times[-1]
+        n = self.repeat_count()
+        return self.first_repeat + self.every * (n - 1) if n else self.times[-1]
+
     def dose_times(self, horizon: float | None = None) -> np.ndarray:
         """Dose times of this course (days), ascending; steady-state history excluded.
 
-        ``horizon`` (days, closed) cuts an open-ended repeat; it is required for one.
+        ``horizon`` (days, closed) leaves out repeated doses after it (only doses up to the
+        last time simulated can change an output); it is required for an open-ended repeat.
         """
+        n = self.repeat_count(horizon)
+        check_doses(len(self.times) + n, f"Course '{self}'",
+                    "Only doses up to the last time simulated are listed: give that horizon, or a shorter course.")
         if self.every is None:
             return np.asarray(self.times, dtype=float)
-        first = self.first_repeat
-        if self.count is not None:
-            n = self.count
-        else:
-            end = self.until
-            if end is None:
-                if horizon is None:
-                    raise PkpdError(f"'{self}' repeats without end; give a horizon (the last day simulated), or "
-                                    "end the repeat with 'until week N' or 'x N'.")
-                end = horizon
-            n = max(int(math.floor((end - first + _UNTIL_SLACK_DAYS) / self.every)) + 1, 0)
-        return np.concatenate([np.asarray(self.times, float), first + self.every * np.arange(n)])
+        return np.concatenate([np.asarray(self.times, float), self.first_repeat + self.every * np.arange(n)])
 
     def doses(self, horizon: float | None = None) -> list[Dose]:
         return [Dose(self.amount, self.route, float(t), self.rate, self.duration)
@@ -308,6 +345,22 @@ class Course:
 
     def __str__(self) -> str:
         return _printer.format_course(self)
+
+
+def _explicit_courses(doses, unit: str = "week") -> tuple[Course, ...]:
+    """Courses of explicit times for these doses: consecutive doses of one kind share a course;
+    a dose repeated at one time starts another course (a patient may get two doses at once)."""
+    courses, group = [], []
+    for d in sorted(doses, key=lambda d: d.time):
+        if group and ((d.amount, d.route, d.rate, d.duration) != (
+                group[0].amount, group[0].route, group[0].rate, group[0].duration) or d.time == group[-1].time):
+            courses.append(group)
+            group = []
+        group.append(d)
+    if group:
+        courses.append(group)
+    return tuple(Course(g[0].amount, g[0].route, tuple(d.time for d in g), rate=g[0].rate, duration=g[0].duration,
+                        unit=unit) for g in courses)
 
 
 RULE_ACTIONS = ("add", "switch")
@@ -318,7 +371,8 @@ class Rule:
     """A response-guided rule: at ``time`` (days), patients whose improvement lies in
     [lower, upper) percent on the ``family`` scale (PASI, EASI, ...) get ``courses``
     added (``action="add"``), or have every base dose after ``time`` replaced by them
-    (``action="switch"``).
+    (``action="switch"``; when the new courses start at ``time`` itself, they replace the
+    doses due then too, so the switch never gives a double dose).
 
     ``lower``/``upper`` are whole percentages naming endpoints of the family (``upper``
     exclusive, None for no upper limit): "not PASI75" is [0, 75), "PASI50-74" is
@@ -337,7 +391,10 @@ class Rule:
     unit: str = field(default="week", compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "time", number("Rule time (days)", self.time, minimum=0))
+        object.__setattr__(self, "time", number(
+            "Rule time (days)", self.time, above=0,
+            hint=" At day 0 every patient is at baseline (improvement 0), so a rule judged then would fire for "
+                 "everyone or for no one; judge the response once treatment has acted, e.g. 'at week 12'."))
         lower = whole("Rule lower bound (percent)", self.lower, minimum=0, maximum=100)
         upper = None if self.upper is None else whole("Rule upper bound (percent)", self.upper, minimum=0,
                                                       maximum=100)
@@ -350,9 +407,10 @@ class Rule:
             raise PkpdError(f"Unknown rule action {self.action!r}; allowed: {list(RULE_ACTIONS)}.")
         if not (isinstance(self.family, str) and self.family.isalpha() and len(self.family) >= 2):
             raise PkpdError(f"Rule endpoint family must be a word of letters such as 'PASI', got {self.family!r}.")
-        courses = tuple(self.courses)
+        courses = tuple(self.courses) if isinstance(self.courses, Iterable) and not isinstance(self.courses, str) \
+            else ()
         if not courses or not all(isinstance(c, Course) for c in courses):
-            raise PkpdError("A rule needs at least one Course to give.")
+            raise PkpdError(f"A rule needs at least one Course to give, got {self.courses!r}.")
         early = [t for c in courses for t in c.dose_times(horizon=self.time) if t < self.time]
         if early:
             raise PkpdError(f"A rule judged at day {_printer.format_number(self.time)} cannot give a dose before "
@@ -366,9 +424,12 @@ class Rule:
         """The regimen of a patient for whom the rule fired (rules of ``base`` dropped)."""
         if self.action == "add":
             return Regimen(base.courses + self.courses)
-        kept = [d for d in base.doses(horizon=self.time) if d.time <= self.time]
-        # An open-ended base course would go on after the switch; the switch replaces it.
-        return Regimen(Regimen.from_doses(kept).courses + self.courses)
+        starts = min(c.times[0] if c.times else c.first_repeat for c in self.courses)
+        kept = [d for d in base.doses(horizon=self.time)
+                if d.time < self.time or (d.time == self.time and starts > self.time)]
+        # An open-ended base course would go on after the switch; the switch replaces it. Doses
+        # the patient had twice at one time (a top-up on a base dose) stay two doses.
+        return Regimen(_explicit_courses(kept) + self.courses)
 
     def __str__(self) -> str:
         return _printer.format_rule(self)
@@ -398,6 +459,10 @@ class Regimen:
     rules: tuple[Rule, ...] = ()
 
     def __post_init__(self):
+        for name in ("courses", "rules"):
+            if isinstance(getattr(self, name), (str, bytes)) or not isinstance(getattr(self, name), Iterable):
+                raise PkpdError(f"Regimen {name} must be a sequence of {name[:-1].capitalize()} objects (build a "
+                                f"regimen from text with pkpd.parse_regimen), got {getattr(self, name)!r}.")
         courses = tuple(self.courses)
         for c in courses:
             if not isinstance(c, Course):
@@ -416,8 +481,33 @@ class Regimen:
         """The regimen without its rules."""
         return Regimen(self.courses)
 
+    def history(self, fired) -> "Regimen":
+        """The regimen of a patient for whom exactly the rules ``fired`` (indices) fired, each
+        applied in time order to the doses before it."""
+        if isinstance(fired, (str, bytes)) or not isinstance(fired, Iterable):
+            raise PkpdError(f"fired must be a set of rule indices, e.g. {{0, 2}}; got {fired!r}.")
+        fired = list(fired)
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(self.rules)
+               for i in fired):
+            raise PkpdError(f"Rule indices must be whole numbers in 0..{len(self.rules) - 1}, got {fired}.")
+        fired = sorted(set(fired))
+        regimen = self.base
+        for i in fired:
+            regimen = self.rules[i].apply(regimen)
+        return regimen
+
     def variants(self) -> list[tuple[frozenset, "Regimen"]]:
-        """Every regimen a patient can end up on: (indices of the rules that fired, regimen)."""
+        """Every regimen a patient could end up on: (indices of the rules that fired, regimen).
+
+        There are 2^k of them for k rules (for inspection; predictions compute only the
+        histories some patients actually follow, see :func:`pkpd.endpoints.split_by_rules`),
+        so their number is held to the ``rule_histories`` budget (:func:`pkpd.budget`).
+        """
+        from .._budget import how_to_raise, limit
+        if 2 ** len(self.rules) > limit("rule_histories"):
+            raise PkpdError(f"Regimen '{self}' has {len(self.rules)} rules: 2^{len(self.rules)} variants, over the "
+                            f"rule_histories budget of {limit('rule_histories'):,}. Ask for the histories you need "
+                            f"with Regimen.history(fired). {how_to_raise('rule_histories')}")
         out = [(frozenset(), self.base)]
         for i, rule in enumerate(self.rules):
             out += [(fired | {i}, rule.apply(reg)) for fired, reg in out]
@@ -431,24 +521,14 @@ class Regimen:
     def from_doses(cls, doses: Iterable[Dose], unit: str = "week") -> "Regimen":
         """A regimen of explicit doses; consecutive doses of one kind share a course."""
         doses = sorted(doses, key=lambda d: d.time)
-        courses, group = [], []
+        seen = set()
         for d in doses:
-            if group and (d.amount, d.route, d.rate, d.duration) != (
-                    group[0].amount, group[0].route, group[0].rate, group[0].duration):
-                courses.append(group)
-                group = []
-            group.append(d)
-        if group:
-            courses.append(group)
-        out = []
-        for g in courses:
-            times = [d.time for d in g]
-            if len(set(times)) != len(times):
-                raise PkpdError(f"Two identical doses at day {_printer.format_number(times[0])}; give one dose "
+            key = (d.time, d.amount, d.route, d.rate, d.duration)
+            if key in seen:
+                raise PkpdError(f"Two identical doses at day {_printer.format_number(d.time)}; give one dose "
                                 "with the summed amount instead.")
-            out.append(Course(g[0].amount, g[0].route, tuple(times), rate=g[0].rate,
-                              duration=g[0].duration, unit=unit))
-        return cls(tuple(out))
+            seen.add(key)
+        return cls(_explicit_courses(doses, unit))
 
     @property
     def is_placebo(self) -> bool:
@@ -482,6 +562,10 @@ class Regimen:
         """
         import pandas as pd
 
+        if weight is not None:
+            weight = number("weight (kg)", weight, above=0)
+        if horizon is not None:
+            horizon = number("horizon (days)", horizon, minimum=0)
         rows = []
         for c in self.courses:
             for t in c.dose_times(horizon):

@@ -236,7 +236,7 @@ class _Parser:
             if after_then and "start" not in rep:
                 if previous.open_ended:
                     self.fail("an end to the previous repeat ('until week N' or 'x N') before 'then'")
-                last = previous.dose_times()[-1]
+                last = previous.last_dose
                 rep["start"] = last + rep["every"]
             fields.update(rep)
         else:

@@ -90,11 +90,15 @@ def format_course(course) -> str:
     return " ".join(parts)
 
 
+def _first_dose(course) -> float:
+    return course.times[0] if course.times else course.first_repeat
+
+
 def _format_courses(courses) -> str:
     text = format_course(courses[0])
     for prev, course in zip(courses, courses[1:]):
         sequential = (course.times or course.start is not None) and not prev.open_ended and \
-            course.dose_times(horizon=course.first_repeat if course.open_ended else None)[0] > prev.dose_times()[-1]
+            _first_dose(course) > prev.last_dose
         text += (" then " if sequential else "; ") + format_course(course)
     return text
 

@@ -107,7 +107,7 @@ class DoseTable:
         if regimen.rules:
             raise PkpdError(f"Regimen '{regimen}' has response-guided rules: who gets which doses depends on "
                             "the response. Use pkpd.predict or pkpd.response_rates with a response model; for "
-                            "concentrations, simulate each variant (Regimen.variants()).")
+                            "concentrations, simulate a dosing history (Regimen.history({0}): rule 0 fired).")
         records = []  # (time, amount (n,), compartment, rate (n,), interval, additional, ss)
         for course in regimen.courses:
             amount = np.broadcast_to(course.amount.resolve(weight), (n,)).astype(float)
@@ -118,7 +118,7 @@ class DoseTable:
             for t in course.times:
                 records.append((t, amount, compartment, rate, 0.0, 0, 0))
             if course.every is not None:
-                count = course.dose_times(horizon).size - len(course.times)
+                count = course.repeat_count(horizon)
                 if count > 0:
                     records.append((course.first_repeat, amount, compartment, rate, course.every, count - 1,
                                     int(course.steady_state)))
@@ -142,6 +142,39 @@ class DoseTable:
             table["valid"][:, j] = True
         w = None if weight is None else np.broadcast_to(np.asarray(weight, float).reshape(-1, 1), shape)
         return cls(**table, labels=tuple(range(n)), weight=w, time_unit="day")
+
+    @classmethod
+    def stack(cls, tables) -> "DoseTable":
+        """The subjects of several tables (of one time unit, without per-record columns) in one
+        table, records padded to the longest with invalid records at each subject's last time."""
+        tables = list(tables)
+        if len(tables) == 1:
+            return tables[0]
+        units = {t.time_unit for t in tables}
+        if len(units) != 1 or any(t.overrides for t in tables):
+            raise PkpdError("Internal error: only tables of one time unit without per-record columns stack.")
+        R = max(np.shape(t.time)[1] for t in tables)
+        pad = dict(evid=2, amount=0.0, compartment=NONE, rate=0.0, interval=0.0, additional=0, steady_state=0,
+                   valid=False, output=False, line=-1)
+
+        def padded(table, name):
+            a = np.asarray(getattr(table, name))
+            extra = R - a.shape[1]
+            if extra == 0:
+                return a
+            fill = np.repeat(a[:, -1:], extra, axis=1) if name in ("time", "weight") else \
+                np.full((a.shape[0], extra), pad[name], dtype=a.dtype)
+            return np.concatenate([a, fill], axis=1)
+        fields = {name: np.concatenate([padded(t, name) for t in tables]) for name in pad}
+        weights = [t.weight for t in tables]
+        weight = None
+        if any(w is not None for w in weights):
+            if any(w is None for w in weights):
+                raise PkpdError("Internal error: stacking tables with and without body weights.")
+            weight = np.concatenate([padded(t, "weight") for t in tables])
+        return cls(time=np.concatenate([padded(t, "time") for t in tables]), **fields,
+                   labels=tuple(x for t in tables for x in (t.labels or range(t.n))), weight=weight,
+                   time_unit=units.pop())
 
     @classmethod
     def from_dataset(cls, data: Dataset, individuals, compartments: Mapping[int, str]) -> "DoseTable":

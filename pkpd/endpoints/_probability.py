@@ -12,15 +12,18 @@ least the cut :math:`\kappa_x`. Everything here works on :math:`z`:
 * :func:`split_by_rules`: response-guided rules. A rule judged at time *t* fires for the
   patients whose score lies in an interval of :math:`z` (their level depends on the
   doses they had, earlier rules included), so each node's patients split into intervals,
-  each on one dosing history, and every rate stays an analytic expectation.
+  each on one dosing history, and every rate stays an analytic expectation. Histories are
+  computed as they are met, only for the nodes where some patients are on them.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.special import ndtr
+
+from ._scores import Mixture
 
 
 def responder_probability(level, spread, cuts) -> np.ndarray:
@@ -52,46 +55,91 @@ def from_categories(categories) -> np.ndarray:
     return np.cumsum(np.asarray(categories)[..., ::-1], axis=-1)[..., ::-1][..., 1:]
 
 
-def split_by_rules(rules: Sequence[tuple], plan: Mapping[frozenset, int], scores: Sequence, cuts,
+def split_by_rules(rules: Sequence[tuple], base, score_of: Callable[[dict], dict], cuts,
                    out_index) -> tuple[np.ndarray, np.ndarray]:
-    """Responder probabilities (..., node, time, endpoint) under response-guided rules.
+    r"""Responder probabilities (..., node, time, endpoint) under response-guided rules.
+
+    A rule judged at time *t* fires for the patients whose score at *t*, under the doses they
+    have had (earlier rules included), meets its condition. A patient's score increases with
+    z for any fixed dosing history, so within a node the rule fires on an interval of z for
+    each history: the patients split into intervals of z, each on one dosing history (the set
+    of rules that fired for them), and every rate stays an analytic expectation.
+
+    Cost: a history's scores are asked for once, when the interval it covers is first
+    non-empty at some node, and only for those nodes. The number of histories is the number of
+    intervals the rules cut z into, not the 2^k subsets of k rules: at most k + 1 when no
+    patient loses a response between two checks (rules that fire below a threshold then only
+    split the patients who fired every earlier rule), more when responses fall between checks
+    (README, "Rule cost").
 
     Parameters
     ----------
     rules : sequence of (time index, lower cut or None, upper cut or None)
         Per rule, in time order: the index of its time on the scores' time axis and the
         score cuts of its condition (fires for lower <= score < upper).
-    plan : {frozenset of fired rule indices: index into ``scores``}
-        The dosing history of each combination of rules that fired.
-    scores : list of :class:`LinearScore` or :class:`TabulatedScore`, one per history
-        (..., node, eval time): each node's patients' scores as functions of z.
+    base : :class:`LinearScore`, :class:`TabulatedScore` or :class:`Mixture`
+        (..., node, eval time): every node's patients before any rule fired. A mixture's
+        classes follow the rules each on their own scores.
+    score_of : callable
+        ``score_of({fired: nodes})`` returns ``{fired: score}``: the score (of the same kind
+        as ``base``) of the dosing history where the rules in ``fired`` (a frozenset of rule
+        indices) fired, for the given nodes (sorted indices).
     cuts : score cuts of the endpoints
     out_index : indices of the output times on the scores' time axis
 
     Returns the probabilities and the share of each node's patients for whom each rule
     fired, (..., node, rule).
     """
-    shape = scores[0].take(0).zcut(0.0).shape if hasattr(scores[0], "take") else None
-    pieces = [(frozenset(), np.full(shape, -np.inf), np.full(shape, np.inf))]
-    fired_share = np.zeros(shape + (len(rules),))
+    mixed = isinstance(base, Mixture)
+    classes = base.scores if mixed else (base,)
+    shape = classes[0].take(0).zcut(0.0).shape  # (..., node)
+    n, k = shape[-1], len(rules)
+    everyone = np.arange(n)
+    histories = {frozenset(): (everyone, base)}  # fired rules -> (its nodes, its score there)
+
+    def part(fired, c, nodes):
+        rows, score = histories[fired]
+        score = score.scores[c] if mixed else score
+        return score if nodes.size == rows.size else score.rows(np.searchsorted(rows, nodes))
+
+    # A piece: a class, a history and, at some nodes, the interval [lo, hi) of z on it.
+    pieces = [(c, frozenset(), everyone, np.full(shape, -np.inf), np.full(shape, np.inf))
+              for c in range(len(classes))]
+    fired_share = np.zeros((len(classes),) + shape + (k,))
     for j, (t, lower, upper) in enumerate(rules):
-        new = []
-        for fired, lo, hi in pieces:
-            at = scores[plan[fired]].take(t)
-            L = at.zcut(lower) if lower is not None else np.full(shape, -np.inf)
-            U = at.zcut(upper) if upper is not None else np.full(shape, np.inf)
+        new, wanted = [], {}
+        for c, fired, nodes, lo, hi in pieces:
+            at = part(fired, c, nodes).take(t)
+            L = at.zcut(lower) if lower is not None else -np.inf
+            U = at.zcut(upper) if upper is not None else np.inf
             in_lo, in_hi = np.maximum(lo, L), np.minimum(hi, U)
-            fired_share[..., j] += interval_probability(in_lo, in_hi)
-            for piece in ((fired | {j}, in_lo, in_hi), (fired, lo, np.minimum(hi, L)),
-                          (fired, np.maximum(lo, U), hi)):
-                if np.any(piece[1] < piece[2]):
-                    new.append(piece)
+            fired_share[c][..., j][..., nodes] += interval_probability(in_lo, in_hi)
+            for history, a, b in ((fired | {j}, in_lo, in_hi), (fired, lo, np.minimum(hi, L)),
+                                  (fired, np.maximum(lo, U), hi)):
+                keep = np.any(a < b, axis=tuple(range(a.ndim - 1)))  # nodes where some patients are
+                if not keep.any():
+                    continue
+                if not keep.all():
+                    a, b = a[..., keep], b[..., keep]
+                new.append((c, history, nodes[keep], a, b))
+                if history != fired:
+                    wanted.setdefault(history, []).append(nodes[keep])
+        if wanted:
+            asked = {h: np.unique(np.concatenate(parts)) for h, parts in wanted.items()}
+            got = score_of(asked)
+            histories.update({h: (asked[h], got[h]) for h in asked})
+        alive = {piece[1] for piece in new}
+        histories = {h: v for h, v in histories.items() if h in alive}
         pieces = new
     cuts = np.asarray(cuts, float)
-    probs = np.zeros(shape + (len(out_index), cuts.size))
-    for fired, lo, hi in pieces:
-        out = scores[plan[fired]].take(out_index)
-        for e, c in enumerate(cuts):
-            start = np.maximum(lo[..., None], out.zcut(c))
-            probs[..., e] += interval_probability(start, hi[..., None])
-    return probs, fired_share
+    probs = np.zeros((len(classes),) + shape + (len(out_index), cuts.size))
+    for c, fired, nodes, lo, hi in pieces:
+        out = part(fired, c, nodes).take(out_index)
+        for e, cut in enumerate(cuts):
+            start = np.maximum(lo[..., None], out.zcut(cut))
+            probs[c][..., e][..., nodes, :] += interval_probability(start, hi[..., None])
+    if not mixed:
+        return probs[0], fired_share[0]
+    weights = [np.asarray(w) for w in base.weights]
+    return (sum(w[..., None, None] * p for w, p in zip(weights, probs)),
+            sum(w[..., None] * f for w, f in zip(weights, fired_share)))

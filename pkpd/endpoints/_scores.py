@@ -31,6 +31,13 @@ class LinearScore:
     level: np.ndarray
     spread: np.ndarray
 
+    def rows(self, index) -> "LinearScore":
+        """The scores of some of the nodes (``index`` along the node axis)."""
+        spread = self.spread
+        if np.ndim(spread) >= 2 and np.shape(spread)[-2] != 1:
+            spread = np.asarray(spread)[..., index, :]
+        return LinearScore(self.level[..., index, :], spread)
+
     def take(self, index) -> "LinearScore":
         spread = self.spread
         if np.ndim(spread) and np.ndim(index) == 0:
@@ -60,8 +67,24 @@ class TabulatedScore:
     z: np.ndarray
     score: np.ndarray
 
+    def rows(self, index) -> "TabulatedScore":
+        """The scores of some of the nodes (``index`` along the node axis)."""
+        return TabulatedScore(self.z, self.score[..., index, :, :])
+
     def take(self, index) -> "TabulatedScore":
         return TabulatedScore(self.z, self.score[..., index, :])
+
+    def check_monotone(self, where: str) -> None:
+        """Refuse scores that decrease with z: rates and rule splits invert them as increasing."""
+        step = np.diff(self.score, axis=-1)
+        scale = np.maximum(np.abs(self.score[..., 1:]), np.abs(self.score[..., :-1]))
+        bad = step < -1e-12 * np.maximum(scale, 1.0)
+        if np.any(bad):
+            from .._errors import PkpdError
+            k = int(np.argwhere(bad)[0][-1])
+            raise PkpdError(f"{where} gives patients' scores that decrease with z (from z = {self.z[k]:g} to "
+                            f"{self.z[k + 1]:g}); a score must not decrease with z, since responders are those "
+                            "with z above a cut. Fix the response model's latent().")
 
     def zcut(self, kappa) -> np.ndarray:
         return _inverse(self.z, self.score, float(kappa))
@@ -91,6 +114,12 @@ class Mixture:
 
     def take(self, index) -> "Mixture":
         return Mixture(self.weights, tuple(s.take(index) for s in self.scores))
+
+    def rows(self, index) -> "Mixture":
+        """The scores (and weights, where they differ between nodes) of some of the nodes."""
+        weights = tuple(w if np.ndim(w) == 0 or np.shape(w)[-1] == 1 else np.asarray(w)[..., index]
+                        for w in self.weights)
+        return Mixture(weights, tuple(s.rows(index) for s in self.scores))
 
     def probability(self, cuts) -> np.ndarray:
         return sum(np.asarray(w)[..., None, None] * s.probability(cuts) for w, s in zip(self.weights, self.scores))

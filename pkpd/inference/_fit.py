@@ -31,9 +31,10 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.special import chdtri
 
-from .._checks import whole
+from .._budget import check_memory
+from .._checks import mapping, whole
 from .._errors import PkpdError, PkpdWarning
-from ..design import Design, RateEngine
+from ..design import Design, RateEngine, as_design
 from ..model import load_model, with_covariates
 from ._likelihood import (LIKELIHOODS, deviance_residuals, group_log_likelihoods, groups, log_likelihood,
                           saturated_log_likelihoods)
@@ -211,6 +212,8 @@ def _start_points(objective, problem: FitProblem, n: int, screen: int, seed: int
     first = problem.start()
     if n == 1:
         return first[None, :]
+    check_memory(screen * (problem.lower.size + 1) * 8 * 3, f"A screening design of {screen:,} points",
+                 "Use a smaller screen.")
     from scipy.stats import qmc
     points = qmc.scale(qmc.Sobol(problem.lower.size, scramble=True, seed=seed).random(screen),
                        problem.lower, problem.upper)
@@ -325,7 +328,11 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
     if trial is None and any(p is None for p in problem.priors):
         missing = [n for n, p in zip(problem.names, problem.priors) if p is None]
         raise PkpdError(f"Without a trial table every varying parameter needs a prior; {missing} have none.")
-    objective = Objective(model, trial, likelihood, design or Design(), trial_effect)
+    if starts > screen + 1:
+        raise PkpdError(f"starts={starts} asks for {starts - 1} starts from the screening design, but screen={screen} "
+                        f"points give at most {screen}; raise screen to at least {starts - 1} or use fewer starts.")
+    objective = Objective(model, trial, likelihood, as_design(design), trial_effect)
+    _check_enough_residuals(objective, problem, trial)
     results = [minimize(objective, problem, y0) for y0 in _start_points(objective, problem, starts, screen, seed)]
     best_y, best = min(results, key=lambda r: r[1])
     # Polish from the best start so that the reported optimum is converged tightly.
@@ -371,12 +378,36 @@ def fit(model, trial, *, vary: Sequence[str] | None = None, likelihood: str = "m
                             covariance, profiles, notes, rates, objective_value=best)
 
 
+def _check_enough_residuals(objective, problem: FitProblem, trial) -> None:
+    """Levenberg-Marquardt needs at least as many residuals (category cells, and one per prior)
+    as parameters: refuse a fit of k parameters to fewer, naming the counts."""
+    if objective.likelihood == "multinomial":
+        cells = sum(g.counts.size for g in objective.groups)
+    else:
+        cells = sum(2 * g.responders.size for g in objective.groups)
+    priors = problem.prior_residuals(problem.values(problem.start())).size if problem.has_priors else 0
+    k = len(problem.names)
+    if cells + priors >= k:
+        return
+    data = (f"trial table {trial.name or trial.source} gives {cells} {objective.likelihood} residuals "
+            f"({len(objective.groups)} arm and time group(s) over {len(trial.endpoints)} endpoint(s))"
+            if trial is not None else "no trial table gives no residuals")
+    raise PkpdError(f"Cannot fit {k} parameters {list(problem.names)}: {data}"
+                    + (f" and the priors {priors} more" if priors else "")
+                    + f", and least squares needs at least as many residuals as parameters ({cells + priors} < {k}). "
+                      f"Estimate at most {cells + priors} of them (vary=[...], --vary), add arms, time points or "
+                      "endpoints to the table, or give priors for the others.")
+
+
 def _read_priors(model, priors: Mapping | None) -> dict:
     """{name: Prior} from Prior objects or model-file-like rows."""
     from ..model import Prior, parameter_spec
     from ..model._priors import prior_from_row
     out = {}
-    for name, value in (priors or {}).items():
+    for name, value in mapping("priors", priors, " Give {name: Prior or {distribution: ...}}.").items():
+        if not isinstance(value, (Prior, Mapping)):
+            raise PkpdError(f"Prior of {name!r} must be a pkpd.Prior or a table such as {{'distribution': "
+                            f"'lognormal', 'median': 0.016, 'sd': 0.5, 'source': '...'}}; got {value!r}.")
         spec = model.spec(name) if name in model.valid_names else parameter_spec(name)
         out[name] = value if isinstance(value, Prior) else prior_from_row(name, dict(value), spec,
                                                                            "fit(priors=...)")

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .._budget import check_memory
 from .._checks import whole
 from .._errors import PkpdError
 from .._frozen import FrozenMap
@@ -56,6 +57,10 @@ def sample_posterior(fit, n_draws: int = 2000, *, walkers: int | None = None, bu
     k = len(problem.names)
     walkers = whole("walkers", walkers if walkers is not None else max(16, 4 * k), minimum=2 * k,
                     hint=" emcee needs at least twice as many walkers as parameters.")
+    steps = burn + math.ceil(n_draws * thin / walkers)
+    # emcee keeps every step of every walker: its chain, and its log posterior values.
+    check_memory(steps * walkers * (k + 2) * 8 * 2, f"{steps:,} steps of {walkers} walkers over {k} parameters",
+                 "Ask for fewer draws, a smaller thin or burn.")
     objective = Objective(fit.model, fit.trial, fit.settings["likelihood"], fit.design,
                           fit.settings.get("trial_effect"))
 
@@ -75,7 +80,6 @@ def sample_posterior(fit, n_draws: int = 2000, *, walkers: int | None = None, bu
     start = np.clip(start, problem.lower + 1e-9, problem.upper - 1e-9)
     sampler = emcee.EnsembleSampler(walkers, k, log_posterior)
     sampler.random_state = np.random.RandomState(seed).get_state()
-    steps = burn + math.ceil(n_draws * thin / walkers)
     sampler.run_mcmc(start, steps, progress=False)
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)[:n_draws]
     if chain.shape[0] < n_draws:

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .._checks import nearest
+from .._checks import nearest, names as _names
 from .._errors import PkpdError
 
 # A fraction's natural bounds 0 and 1 are the edges of the logit scale; the search stops
@@ -42,8 +42,8 @@ class FitProblem:
         play no part)."""
         if names is None:
             names = model.response.default_vary if model.pd else ()
-        if isinstance(names, str):
-            names = [names]
+        if not isinstance(names, (list, tuple)) or names:
+            names = _names("vary", names, " Give parameter names, e.g. ['kout', 'IC50'].")
         names = tuple(names)
         if not names:
             raise PkpdError("Nothing to fit: give at least one parameter in vary=.")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import pandas as pd
 from .._errors import PkpdError
 from .._version import __version__
 from ..model import TRANSFORMS_BY_NAME, library, model_from_sources
-from .._io import write_atomic
+from .._io import check_output, write_atomic
 from ._trial import TrialData, trial_from_text
 
 FIT_FORMAT = "pkpd-fit/3"
@@ -152,9 +153,9 @@ class FitResult:
 
     def save(self, path) -> Path:
         """Write the fit file (JSON) atomically: a temporary file in the same folder, then a rename."""
-        path = Path(path)
-        if path.suffix != ".json":
+        if isinstance(path, (str, os.PathLike)) and Path(path).suffix != ".json" and not Path(path).is_dir():
             raise PkpdError(f"A fit file is JSON; give a path ending in .json, got {str(path)!r}.")
+        path = check_output(path, {".json": "pkpd fit file"}, "Fit file")
         text = json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"
         write_atomic(path, text.encode("utf-8"))
         return path

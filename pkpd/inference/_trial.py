@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _units
-from .._checks import nearest, whole
+from .._checks import nearest, number, whole
 from .._errors import PkpdError
 from ..dosing import Regimen, parse_regimen
 from ..model import EndpointFamily, endpoint_families, library
@@ -151,8 +151,15 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
     """Validate a trial table given as CSV text (``source``: where it came from, for messages)."""
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     name_in_messages = source or "<text>"
-    table = pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True)
     name, lib = name_in_messages, name
+    try:
+        table = pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise PkpdError(f"Trial table {name} is empty; it needs a header line (arm, regimen, n, week, endpoint, "
+                        "responders) and one row per arm, time and endpoint.") from None
+    except (pd.errors.ParserError, ValueError) as err:
+        raise PkpdError(f"Trial table {name} is not a readable CSV table: {str(err).strip()}. Give one header line "
+                        "and the same number of comma-separated fields on every row.") from None
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in REQUIRED if c not in table.columns]
     if "week" not in table.columns and "day" not in table.columns:
@@ -165,9 +172,11 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
     if table.empty:
         raise PkpdError(f"Trial table {name} has no rows.")
     regimens: dict[str, Regimen] = {}
-    days, counts, families = [], [], set()
+    days, counts, sizes, families = [], [], [], set()
     for i, row in enumerate(table.to_dict("records")):
         where = _where(i)
+        if _missing(row["arm"]) or not str(row["arm"]).strip():
+            raise PkpdError(f"{where}: the arm has no name; give every row its arm's name.")
         arm = str(row["arm"])
         try:
             reg = parse_regimen(str(row["regimen"]))
@@ -176,7 +185,8 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
         if arm in regimens and regimens[arm] != reg:
             raise PkpdError(f"{where}: arm {arm!r} has two regimens: '{regimens[arm]}' and '{reg}'.")
         regimens[arm] = reg
-        n = whole(f"{where} (arm {arm!r}): n", row["n"], minimum=1)
+        n = whole(f"{where} (arm {arm!r}): n", row["n"], minimum=1, text=True)
+        sizes.append(n)
         endpoint = str(row["endpoint"])
         m = _ENDPOINT.fullmatch(endpoint)
         family = endpoints
@@ -188,16 +198,20 @@ def trial_from_text(text: str, source: str = "", name: str = "", endpoints: Endp
                             f"{allowed or 'a family prefix and a whole percentage, e.g. PASI75'}."
                             + (nearest(endpoint, allowed) if allowed else ""))
         families.add(m.group(1))
-        day = _units.to_days(float(row["week"]), "week") if "week" in row and not _missing(row.get("week")) \
-            else row.get("day")
-        if _missing(day) or not math.isfinite(float(day)) or float(day) < 0:
-            raise PkpdError(f"{where} (arm {arm!r}): time must be a week or day >= 0, got {day!r}.")
+        if "week" in row and not _missing(row.get("week")):
+            day = _units.to_days(number(f"{where} (arm {arm!r}): week", row["week"], minimum=0,
+                                        hint=" Weeks are numbers such as 12.", text=True), "week")
+        elif not _missing(row.get("day")):
+            day = number(f"{where} (arm {arm!r}): day", row["day"], minimum=0, hint=" Days are numbers such as 84.",
+                         text=True)
+        else:
+            raise PkpdError(f"{where} (arm {arm!r}): give the time of the row in the week (or day) column.")
         days.append(float(day))
         counts.append(_responders(row, n, where, arm))
     if len(families) > 1:
         raise PkpdError(f"Trial table {name} mixes endpoint families {sorted(families)}; one table holds one family.")
     covariates, trials = _arm_descriptions(table, name)
-    table = table.assign(day=days, responders=counts, n=table["n"].astype(int), arm=table["arm"].astype(str),
+    table = table.assign(day=days, responders=counts, n=sizes, arm=table["arm"].astype(str),
                          endpoint=table["endpoint"].astype(str))
     for (arm, day), rows in table.groupby(["arm", "day"], sort=False):
         if rows["n"].nunique() > 1:
@@ -270,13 +284,11 @@ def _responders(row, n: int, where: str, arm: str) -> int:
     if _missing(k) and _missing(pct):
         raise PkpdError(f"{where} (arm {arm!r}): give responders or percent.")
     if not _missing(pct):
-        pct = float(pct)
-        if not 0 <= pct <= 100:
-            raise PkpdError(f"{where} (arm {arm!r}): percent must lie in [0, 100], got {pct:g}.")
+        pct = number(f"{where} (arm {arm!r}): percent", pct, minimum=0, maximum=100, text=True)
     if _missing(k):
         k = int(round(pct * n / 100.0))
     else:
-        k = whole(f"{where} (arm {arm!r}): responders", k, minimum=0)
+        k = whole(f"{where} (arm {arm!r}): responders", k, minimum=0, text=True)
     if k > n:
         raise PkpdError(f"{where} (arm {arm!r}): responders {k} exceed n {n}.")
     if not _missing(pct) and abs(100.0 * k / n - pct) > 0.5 + 1e-9:

@@ -263,7 +263,8 @@ class Model:
         ...
         pkpd._errors.PkpdError: Unknown parameter 'CLL' for model 'ustekinumab_pk'; valid names: ['CL', 'CL_diabetes', 'F', 'F_central', 'V', 'bsv_CL', 'bsv_V', 'duration_central', 'duration_depot', 'ka', 'rate_central', 'rate_depot', 'reference_weight', 'tlag', 'tlag_central', 'weight_exponent_CL', 'weight_exponent_V']. Did you mean 'CL'?
         """
-        updates = dict(values or {}, **kwargs)
+        from .._checks import mapping
+        updates = dict(mapping("values", values, " Give {name: value}, e.g. {'CL': 0.3}."), **kwargs)
         params = list(self.parameters)
         known = {p.name for p in params}
         optional = {n for n in self.pk_names + self.pd_names if parameter_spec(n).default is not None}

@@ -19,13 +19,15 @@ is ``bsv_X`` in the internal unit (SD of the random effect; a file's CV is conve
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
 from scipy.special import ndtri
 
-from .._checks import nearest, number, whole
+from .._budget import check_memory
+from .._checks import nearest, numbers, whole
 from .._errors import PkpdError
 from .._frozen import FrozenMap
 from ._covariates import correlate, score_correlation
@@ -138,6 +140,12 @@ class Population:
         return out
 
 
+def _model(model) -> Model:
+    """A Model, or the library name or path of one."""
+    from ._files import load_model
+    return load_model(model)
+
+
 def _bsv_names(model: Model) -> tuple[str, ...]:
     return tuple(p.name[4:] for p in model.parameters if p.name.startswith("bsv_"))
 
@@ -147,11 +155,11 @@ def needs_weight(model: Model) -> bool:
 
 
 def _given(name: str, values, n: int) -> np.ndarray:
-    x = np.asarray(values, dtype=float)
-    if x.ndim == 0:
-        return np.full(n, float(x))
+    x = numbers(name, values)
+    if np.ndim(values) == 0:
+        return np.full(n, float(x[0]))
     if x.shape != (n,):
-        raise PkpdError(f"{name} must be one number or one per subject ({n}), got shape {x.shape}.")
+        raise PkpdError(f"{name} must be one number or one per subject ({n}), got {x.size} of them.")
     return x
 
 
@@ -181,6 +189,7 @@ def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, wei
     one per covariate drawn (body weight first, then the others in the file's order),
     correlated as the model's ``correlations`` say (:mod:`pkpd.model._covariates`).
     """
+    model = _model(model)
     n = whole("Number of virtual patients", n, minimum=1)
     if method not in SAMPLING:
         raise PkpdError(f"Unknown sampling method {method!r}; allowed: {list(SAMPLING)}.")
@@ -194,6 +203,8 @@ def sample_population(model: Model, n: int, seed: int | None = DEFAULT_SEED, wei
     drawn = [c for c in model.population if not (c == "weight" and weight is not None) and c not in given]
     drawn.sort(key=lambda c: c != "weight")  # weight first: the draws of pkpd 0.2 stay the same
     k = len(names) + len(drawn)
+    # The scores, the covariates, and the individual parameters computed from them (a few dozen).
+    check_memory(n * 8 * (2 * k + 40), f"{n:,} virtual patients", "Ask for fewer patients.")
     if method == "random":
         rng = np.random.default_rng(seed)
         scores = rng.standard_normal((n, k))
@@ -226,6 +237,7 @@ def typical_population(model: Model, weight=None, covariates: Mapping | None = N
 
     ``weight`` may be a list for several typical patients of different weights.
     """
+    model = _model(model)
     ref = model.values.get("reference_weight")
     if ref is None and "weight" in model.population:
         ref = typical_value(model.population["weight"])
@@ -235,9 +247,7 @@ def typical_population(model: Model, weight=None, covariates: Mapping | None = N
     if weight is None and ref is None:
         return Population(weight=None, z=np.zeros((1, len(names))), z_names=names, method="typical",
                           covariates=others)
-    w = np.atleast_1d(np.asarray(ref if weight is None else weight, dtype=float))
-    for i, x in enumerate(w):
-        number(f"Body weight of patient {i} (kg)", x, above=0)
+    w = numbers("Body weight (kg)", ref if weight is None else weight, above=0)
     return Population(weight=w, z=np.zeros((w.size, len(names))), z_names=names, method="typical",
                       covariates=others)
 
@@ -250,7 +260,6 @@ def with_covariates(model: Model, description: Mapping, where: str = "") -> Mode
     """``model`` with its population's covariates described anew: ``description`` maps a
     covariate to fields ``lower``/``upper`` (a band), ``median``/``cv``, ``mean``/``sd`` or
     ``proportion`` (its own distribution), in the covariate's unit (weight in kg)."""
-    import math
     from dataclasses import replace as dc_replace
     population = dict(model.population)
     for name, fields in description.items():

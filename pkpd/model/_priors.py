@@ -53,9 +53,9 @@ class Prior:
     source: str = field(default="", compare=False)
 
     def __post_init__(self):
-        if self.distribution not in DISTRIBUTIONS:
+        if not isinstance(self.distribution, str) or self.distribution not in DISTRIBUTIONS:
             raise PkpdError(f"Unknown prior distribution {self.distribution!r}; allowed: {list(DISTRIBUTIONS)}."
-                            + nearest(self.distribution, DISTRIBUTIONS))
+                            + nearest(str(self.distribution), DISTRIBUTIONS))
         for name in DISTRIBUTIONS[self.distribution]:
             if getattr(self, name) is None:
                 raise PkpdError(f"A {self.distribution} prior needs {' and '.join(DISTRIBUTIONS[self.distribution])}; "

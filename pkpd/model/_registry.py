@@ -169,7 +169,8 @@ class EndpointFamily:
             names = [names]
         if isinstance(names, Mapping):
             return EndpointFamily(self.prefix, names, self.description)
-        names = list(names)
+        from .._checks import names as _names
+        names = _names("endpoints", names, f" {owner.capitalize()} defines {list(self.names)}.")
         if not names:
             raise PkpdError(f"Give at least one endpoint, e.g. {list(self.names)[:2]}.")
         unknown = [n for n in names if n not in self.thresholds]

@@ -45,6 +45,8 @@ class Parameter:
     spec: ParameterSpec | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise PkpdError(f"A parameter name is a word such as 'CL' or 'bsv_V', got {self.name!r}.")
         what = f"Parameter '{self.name}'"
         value = number(what, self.value)
         lower = self.lower if self.lower in (-math.inf, math.inf) else number(f"{what}: lower bound", self.lower)

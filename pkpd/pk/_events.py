@@ -47,6 +47,7 @@ from functools import cached_property
 import numpy as np
 
 from .. import _units
+from .._budget import check_doses, check_memory
 from .._errors import PkpdError
 from ..dosing._tables import CENTRAL, DEPOT, DoseTable
 
@@ -139,6 +140,30 @@ class Events:
                       positions=None if self.positions is None else self.positions[rows],
                       event_slot=None if self.event_slot is None else self.event_slot[rows])
 
+    def take(self, index, table: DoseTable | None = None) -> "Events":
+        """The events of subjects ``index`` (repeats allowed), each with its own copy of its steady
+        states; ``table`` (the records of the subjects taken, for messages) replaces the steady
+        states' table when given."""
+        index = np.asarray(index, dtype=np.int64)
+        n = index.size
+        st = self.steady
+        per = np.bincount(st.subject, minlength=self.n)
+        begin = np.cumsum(per) - per
+        count = per[index]
+        own = np.cumsum(count) - count  # where subject i's copies start
+        pick = np.repeat(begin[index] - own, count) + np.arange(int(count.sum()))
+        steady = SteadyStates(subject=np.repeat(np.arange(n), count), record=st.record[pick],
+                              compartment=st.compartment[pick], amount=st.amount[pick], rate=st.rate[pick],
+                              duration=st.duration[pick], interval=st.interval[pick], phase=st.phase[pick],
+                              kind=st.kind[pick], add=st.add[pick], table=st.table if table is None else table)
+        ss = self.ss[index]
+        ss = np.where(ss >= 0, ss - begin[index][:, None] + own[:, None], -1)
+        return Events(time=self.time[index], bolus=self.bolus[index], rate=self.rate[index],
+                      reset=self.reset[index], ss=ss, record=self.record[index], steady=steady,
+                      out_time=self.out_time[index], out_record=self.out_record[index],
+                      positions=None if self.positions is None else self.positions[index],
+                      event_slot=None if self.event_slot is None else self.event_slot[index])
+
     @property
     def shared_clock(self) -> bool:
         """Every subject has its events and outputs at the same times and positions."""
@@ -187,25 +212,7 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
         weight=None if table.weight is None else table.weight[first], time_unit=table.time_unit)
     small_dose = {what: {role: (v[first] if np.ndim(v) >= 1 and np.shape(v)[0] == n else v)
                          for role, v in by_role.items()} for what, by_role in dose.items()}
-    ev = _resolve(small, small_dose, grid, varying)
-    st = ev.steady
-    # Steady states: each subject gets its own copy of its pattern's, renumbered.
-    per = np.bincount(st.subject, minlength=first.size)
-    begin = np.cumsum(per) - per
-    count = per[inverse]
-    own = np.cumsum(count) - count  # where subject i's copies start
-    take = np.repeat(begin[inverse] - own, count) + np.arange(int(count.sum()))
-    steady = SteadyStates(subject=np.repeat(np.arange(n), count), record=st.record[take],
-                          compartment=st.compartment[take], amount=st.amount[take], rate=st.rate[take],
-                          duration=st.duration[take], interval=st.interval[take], phase=st.phase[take],
-                          kind=st.kind[take], add=st.add[take], table=table)
-    ss = ev.ss[inverse]
-    ss = np.where(ss >= 0, ss - begin[inverse][:, None] + own[:, None], -1)
-    return Events(time=ev.time[inverse], bolus=ev.bolus[inverse], rate=ev.rate[inverse], reset=ev.reset[inverse],
-                  ss=ss, record=ev.record[inverse], steady=steady, out_time=ev.out_time[inverse],
-                  out_record=ev.out_record[inverse],
-                  positions=None if ev.positions is None else ev.positions[inverse],
-                  event_slot=None if ev.event_slot is None else ev.event_slot[inverse])
+    return _resolve(small, small_dose, grid, varying).take(inverse, table)
 
 
 def _patterns(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,10 +318,28 @@ def _resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyi
             rate_delta=np.zeros(m) if rate_delta is None else rate_delta,
             record=np.broadcast_to(record, (m,))))
 
-    # Transient doses: TIME + k*II + lag for k = 0..ADDL (SS constant infusions give none).
+    # Transient doses: TIME + k*II + lag for k = 0..ADDL (SS constant infusions give none). Additional
+    # doses arriving after a subject's last output change no output: they are left out, so ADDL=10^9
+    # costs what the doses up to the last output cost.
     giving = (bolus_dose | infusion) & ~constant
     si, sr = np.nonzero(giving)
     counts = addl[si, sr] + 1
+    if si.size:
+        if grid is not None:
+            last_out = np.full(n, float(_units.from_days(np.max(grid), unit)) if np.size(grid) else 0.0)
+        else:
+            last_out = np.where(table.output, t, -np.inf).max(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = np.floor((last_out[si] - t[si, sr] - lag[si, sr]) / ii[si, sr])
+        reach = np.where((ii[si, sr] > 0) & np.isfinite(reach), np.maximum(reach, 0), counts - 1)
+        counts = np.minimum(counts, reach + 1).astype(np.int64)
+        per_subject = np.bincount(si, weights=counts, minlength=n)
+        worst = int(np.argmax(per_subject))
+        check_doses(per_subject[worst], f"{table.where(worst, int(sr[si == worst][0]))}: the records of this subject",
+                    "Check ADDL and II (ADDL counts additional doses, II their interval in the file's time unit).")
+        # About a dozen float arrays (subject, event) once resolved; an infusion is two events.
+        check_memory(n * (2 * per_subject[worst] + R) * 12 * 8, f"The dosing events of {n} subjects",
+                     "Simulate fewer subjects or a shorter time at once.")
     di = np.repeat(np.arange(si.size), counts)
     k = np.arange(di.size) - np.repeat(np.cumsum(counts) - counts, counts)
     ds, dr = si[di], sr[di]
@@ -340,7 +365,12 @@ def _resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyi
     q_inf = infusion[qi, qr]
     q_dur = duration[qi, qr]
     with np.errstate(divide="ignore", invalid="ignore"):
-        running = np.where(q_inf & (q_dur > phase), np.ceil((q_dur - phase) / q_ii), 0).astype(np.int64)
+        running = np.where(q_inf & (q_dur > phase), np.ceil((q_dur - phase) / q_ii), 0)
+    if m and running.max() > 1:
+        i = int(np.argmax(running))
+        check_doses(running[i], f"{table.where(int(qi[i]), int(qr[i]))}: the steady-state infusion (duration "
+                    f"{q_dur[i]:g}, II {q_ii[i]:g})", "Its infusions overlap that many times; check RATE and II.")
+    running = running.astype(np.int64)
     record_rate = np.zeros((n, R))
     record_rate[qi, qr] = running * np.where(q_inf, rate[qi, qr], 0.0)
     ri = np.repeat(np.arange(m), running)

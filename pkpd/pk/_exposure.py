@@ -75,16 +75,33 @@ def table_concentrations(model, table: DoseTable, individual: Mapping, grid: np.
     (days) gives output times common to all subjects, else the table's output records.
     """
     events, pk = table_events(model, table, individual, grid)
-    if engine(model, method) == "closed_form":
-        return _linear.concentrations(events, pk)
-    return concentration_ode(events, pk, model, **ode_options)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if engine(model, method) == "closed_form":
+            out = _linear.concentrations(events, pk)
+        else:
+            out = concentration_ode(events, pk, model, **ode_options)
+    check_finite(out, table)
+    return out
+
+
+def check_finite(conc: np.ndarray, table: DoseTable | None = None) -> None:
+    """Refuse concentrations that overflowed (amounts, rates or parameters beyond a float's range)
+    rather than return them as inf or NaN."""
+    bad = ~np.isfinite(conc)
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0])
+        who = "" if table is None else f"Subject {i}: " if table.line[i, 0] < 0 else f"{table.where(i, 0)}: "
+        raise PkpdError(f"{who}the concentrations are not finite numbers ({float(conc[bad].flat[0])!r}): doses, "
+                        "infusion rates or parameters too large for the arithmetic. Check the amounts and units.")
 
 
 def concentrations(model, regimen, times: np.ndarray, individual: Mapping, weight, method: str = "auto",
                    **ode_options) -> np.ndarray:
-    """Concentrations (subject, time) in mg/L of one regimen for patients with these parameters."""
+    """Concentrations (subject, time) in mg/L of one regimen (or of a dose table: each subject its
+    own records) for patients with these parameters."""
     n = np.asarray(individual["CL"]).size
-    table = DoseTable.from_regimen(regimen, n, weight, horizon=float(times[-1]))
+    table = regimen if isinstance(regimen, DoseTable) else \
+        DoseTable.from_regimen(regimen, n, weight, horizon=float(times[-1]))
     return table_concentrations(model, table, individual, np.asarray(times, float), method, **ode_options)
 
 

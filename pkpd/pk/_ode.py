@@ -16,20 +16,41 @@ state repeats to the solver's tolerance and raises :class:`pkpd.SolverError` aft
 ``SS_MAX_ITERATIONS`` iterations. SS=2 (a steady state added to the current state) is
 only defined for linear kinetics and is refused for nonlinear ones.
 
+Solvers: ``solver="auto"`` (the default) integrates with the explicit DOP853 (8th order,
+as accurate as the closed forms need) and, when one integration takes more than
+``STIFF_EVALUATIONS`` right-hand-side evaluations (a stiff system: Michaelis-Menten
+elimination with a tiny Km, fast target binding), redoes it with the implicit Radau
+method, its Jacobian's sparsity given (states couple only within a subject). Any other
+name is a :func:`scipy.integrate.solve_ivp` method, used as is. Every integration runs
+within the ``ode_seconds`` budget (:func:`pkpd.budget`, ``PKPD_ODE_SECONDS``): past it,
+:class:`pkpd.SolverError` says so, instead of the process hanging.
+
 A solver failure raises :class:`pkpd.SolverError` with the time, the solver's message
 and the parameters. Right-hand side: :func:`pkpd.pk._formulas.rhs`.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from .._budget import how_to_raise
 from .._errors import PkpdError, SolverError
 from . import _formulas as _pk
 from . import _linear
 from ._events import SS_BOLUS, SS_CONSTANT, SS_INFUSION, Events
 
 SS_MAX_ITERATIONS = 50
+SOLVERS = ("auto", "DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
+# DOP853 takes 12 evaluations a step; a non-stiff segment of antibody PK needs a few hundred
+# steps at rtol 1e-8. Beyond this many in one integration the system is stiff: Radau takes over.
+STIFF_EVALUATIONS = 60_000
+STIFF_SOLVER = "Radau"
+
+
+class _Stiff(Exception):
+    """Internal: the explicit solver of solver="auto" took too many steps."""
 
 
 def _solver_context(p: dict) -> str:
@@ -44,9 +65,17 @@ class _System:
     """The stacked right-hand side of one model, and its integration over a step."""
 
     def __init__(self, model, rtol, atol, solver):
+        from .._budget import limit
+        from .._checks import number
+        if solver not in SOLVERS:
+            raise PkpdError(f"Unknown ODE solver {solver!r}; allowed: {list(SOLVERS)} ('auto' switches from DOP853 to "
+                            "Radau when the system is stiff).")
         self.model, self.solver = model, solver
         self.two_cmt = model.structure == "2cmt"
-        self.options = dict(rtol=rtol, atol=atol, method=solver)
+        self.options = dict(rtol=number("rtol", rtol, above=0, below=1), atol=number("atol", atol, above=0))
+        self.seconds = limit("ode_seconds")
+        self.deadline = time.monotonic() + self.seconds
+        self.stiff = False  # set once solver="auto" has met stiffness: later integrations start implicit
 
     def initial(self, p: dict, n: int) -> np.ndarray:
         y = np.zeros((4, n))
@@ -58,14 +87,39 @@ class _System:
         return _pk.free_concentration(y[1], y[3], p, self.model.elimination)
 
     def _solve(self, fun, span, y, t_eval, p, where: str):
+        method = self.solver
+        if method == "auto":
+            method = STIFF_SOLVER if self.stiff else "DOP853"
+        try:
+            return self._run(method, fun, span, y, t_eval, p, where, cap=self.solver == "auto" and not self.stiff)
+        except _Stiff:
+            self.stiff = True
+            return self._run(STIFF_SOLVER, fun, span, y, t_eval, p, where, cap=False)
+
+    def _run(self, method, fun, span, y, t_eval, p, where: str, cap: bool):
         from scipy.integrate import solve_ivp
-        options = dict(self.options)
-        if self.solver in ("BDF", "Radau"):
+        options = dict(self.options, method=method)
+        if method in ("BDF", "Radau"):
             from scipy.sparse import identity, kron
             options["jac_sparsity"] = kron(np.ones((4, 4)), identity(y.shape[1]), format="csr")
-        sol = solve_ivp(fun, span, y.ravel(), t_eval=t_eval, **options)
+        calls = 0
+
+        def counted(t, yf):
+            nonlocal calls
+            calls += 1
+            if cap and calls > STIFF_EVALUATIONS:
+                raise _Stiff()
+            if time.monotonic() > self.deadline:
+                hint = (" If the system is stiff (an explicit solver then crawls), use solver='auto' (the default) "
+                        "or 'Radau'." if self.solver in ("DOP853", "RK45", "RK23") else "")
+                raise SolverError(f"ODE solver ({method}) ran out of its time budget of {self.seconds:g} s {where} "
+                                  f"(at day {t:.6g} of {span[0]:g}-{span[1]:g}, {calls:,} evaluations).{hint} "
+                                  f"Simulate fewer subjects or a shorter time. {how_to_raise('ode_seconds')} "
+                                  f"Parameters: {_solver_context(p)}.")
+            return fun(t, yf)
+        sol = solve_ivp(counted, span, y.ravel(), t_eval=t_eval, **options)
         if not sol.success or (t_eval is not None and sol.t.size != len(t_eval)):
-            raise SolverError(f"ODE solver ({self.solver}) failed {where}: {sol.message} "
+            raise SolverError(f"ODE solver ({method}) failed {where}: {sol.message} "
                               f"Parameters: {_solver_context(p)}.")
         return sol
 
@@ -182,7 +236,7 @@ def _steady_states(events: Events, p: dict, system: _System, n: int) -> np.ndarr
 
 
 def concentration_ode(events: Events, p: dict, model, rtol: float = 1e-8, atol: float = 1e-10,
-                      solver: str = "DOP853") -> np.ndarray:
+                      solver: str = "auto") -> np.ndarray:
     """Concentrations (n, K) at the outputs of ``events`` from the stacked ODE system."""
     n, J = events.time.shape
     if "ka" not in p and np.any(events.bolus[..., 0] != 0):

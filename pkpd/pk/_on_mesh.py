@@ -21,10 +21,12 @@ _SAME = 1e-9  # days
 
 
 def regimen_events(model, regimen, individual, weight, horizon: float) -> Events:
-    """The resolved events (:mod:`pkpd.pk._events`) of a regimen for these patients, up to ``horizon`` days."""
+    """The resolved events (:mod:`pkpd.pk._events`) of a regimen (or of a dose table: each
+    subject its own records) for these patients, up to ``horizon`` days."""
     from ._exposure import dose_parameters
     pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
-    table = DoseTable.from_regimen(regimen, pk["CL"].size, weight, horizon=horizon)
+    table = regimen if isinstance(regimen, DoseTable) else \
+        DoseTable.from_regimen(regimen, pk["CL"].size, weight, horizon=horizon)
     return resolve(table, dose_parameters(model, pk), np.array([horizon]))
 
 
@@ -57,7 +59,8 @@ class Propagators:
         pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
         n = pk["CL"].size
         lengths = np.unique(np.concatenate([np.round(mesh.length, 12) for mesh in meshes]))
-        x = meshes[0].tau[0] / meshes[0].length[0]  # node positions on [0, 1], the same for every segment
+        # Node positions on [0, 1], the same for every segment (a mesh to day 0 has no segment).
+        x = next((m.tau[0] / m.length[0] for m in meshes if m.length.size), np.zeros(meshes[0].tau.shape[1]))
         self.lengths = lengths
         two = "Q" in pk
         rates = [np.broadcast_to(pk.get("ka", np.zeros(n)), (n,)), pk["CL"] / pk["V"],
@@ -67,6 +70,14 @@ class Propagators:
         self.table = _kernels.propagator_table(*rates, bool(two), self.infusions, lengths, lengths[:, None] * x[None, :],
                                                np.empty((n, lengths.size, x.size + 1, 12)))
         self.inv_v = np.ascontiguousarray(1.0 / np.broadcast_to(pk["V"], (n,)), dtype=float)
+        self.who = np.arange(n, dtype=np.int64)  # the patient whose tables each row reads
+
+    def rows(self, index) -> "Propagators":
+        """The tables of some of the patients (``index``; repeats allowed), shared, not copied."""
+        out = object.__new__(Propagators)
+        out.lengths, out.infusions, out.table, out.inv_v = self.lengths, self.infusions, self.table, self.inv_v
+        out.who = np.ascontiguousarray(np.asarray(self.who)[index], dtype=np.int64)
+        return out
 
     def classes(self, mesh) -> np.ndarray:
         return np.searchsorted(self.lengths, np.round(mesh.length, 12)).astype(np.int64)
@@ -94,6 +105,12 @@ def on_mesh(model, individual, events: Events, mesh, propagators: Propagators | 
     ev_time = np.repeat(events.time, 3, axis=1)
     ev_kind, ev_amount = kind.reshape(n, -1), amount.reshape(n, -1)
     ev_kind[ev_time > horizon] = -1  # inputs after the last output change nothing asked for
+    # The kernel reads each patient's inputs up to the first empty slot: move the empty slots
+    # last (patients with their own records have them in different places).
+    empty = ev_kind < 0
+    if not np.array_equal(empty, np.broadcast_to(empty[:1], empty.shape)):
+        order = np.argsort(empty, axis=1, kind="stable")
+        ev_time, ev_kind, ev_amount = (np.take_along_axis(a, order, axis=1) for a in (ev_time, ev_kind, ev_amount))
     used = np.flatnonzero(np.any(ev_kind >= 0, axis=0))
     if used.size == 0:
         used = np.array([0])
@@ -108,7 +125,9 @@ def on_mesh(model, individual, events: Events, mesh, propagators: Propagators | 
     node_conc = np.empty((n, mesh.start.size, mesh.tau.shape[1]))
     out_conc = np.empty((n, mesh.times.size))
     edges = np.empty((n, mesh.start.size, 2))
-    _kernels.linear_on_mesh(propagators.inv_v, propagators.table, mesh.length.astype(float),
+    if propagators.who.size != n:
+        raise RuntimeError("internal: the propagators are not those of these patients")
+    _kernels.linear_on_mesh(propagators.inv_v, propagators.table, propagators.who, mesh.length.astype(float),
                             mesh.source.astype(np.int64), propagators.classes(mesh), int(mesh.n_main),
                             np.ascontiguousarray(ev_point, dtype=np.int64), np.ascontiguousarray(ev_kind),
                             np.ascontiguousarray(ev_amount), np.zeros((n, n_ev, 3)), mesh.output.astype(np.int64),

@@ -34,7 +34,7 @@ CHUNK_BYTES_PER_DOSE = 400
 def simulate(model, regimens, times=None, *, time_unit: str = "day", population: Population | None = None,
              n_subjects: int | None = None, seed: int = DEFAULT_SEED, weight=None, method: str = "auto",
              variability: bool = True, rtol: float = 1e-8, atol: float = 1e-10,
-             solver: str = "DOP853", chunk_size: int | None = None, client=None) -> xr.Dataset:
+             solver: str = "auto", chunk_size: int | None = None, client=None) -> xr.Dataset:
     """Simulate drug concentrations: regimens x virtual patients x times, or a NONMEM dataset.
 
     Parameters
@@ -68,7 +68,11 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
     method : {"auto", "closed_form", "ode"}
         ``"auto"`` takes the closed form for linear models and the ODE otherwise.
     rtol, atol, solver
-        ODE settings (``atol`` in mg); ignored by the closed form.
+        ODE settings (``atol`` in mg); ignored by the closed form. ``solver="auto"``
+        integrates with DOP853 and switches to Radau when the system turns out stiff; any
+        :func:`scipy.integrate.solve_ivp` method may be named instead. One integration may
+        take at most the ``ode_seconds`` budget (:func:`pkpd.budget`), then
+        :class:`pkpd.SolverError`.
     chunk_size : int, optional
         Regimens only. Subjects per chunk of a lazy result. Default: a simulation whose
         concentrations fit in ``IN_MEMORY_BYTES`` (128 MiB) is computed at once and
@@ -187,8 +191,10 @@ def prepare(model, regimens, times, time_unit, population, n_subjects, seed, wei
     if ruled:
         raise PkpdError(f"Regimen {ruled[0]!r} has response-guided rules: who gets which doses depends on "
                         "the response. Use pkpd.predict or pkpd.response_rates with a response model; "
-                        "for concentrations, simulate each variant (Regimen.variants()).")
+                        "for concentrations, simulate a dosing history (Regimen.history({0}): rule 0 fired).")
     t = _units.to_days(increasing_times(times), time_unit)
+    if seed is not None:
+        seed = whole("seed", seed, minimum=0)
     population = virtual_patients(model, population, n_subjects, seed, weight)
     return regs, t, population, population.individual(model)
 

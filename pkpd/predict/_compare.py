@@ -7,13 +7,16 @@ import pandas as pd
 import xarray as xr
 
 from .. import _units
-from .._checks import number
+from .._checks import dataset, format_number, number, numbers
 from .._errors import PkpdError
 from ._predict import predict
 
 
 def compare_regimens(ds: xr.Dataset, week: float, endpoint: str = "PASI75") -> pd.DataFrame:
     """Regimens of a prediction ranked by their rate at ``week`` for ``endpoint``, as a DataFrame."""
+    dataset("ds", ds, ["rate"], " from pkpd.predict")
+    if not isinstance(endpoint, str):
+        raise PkpdError(f"endpoint must be one endpoint name such as 'PASI75', got {endpoint!r}.")
     day = float(_units.to_days(number("week", week), "week"))
     if day not in ds.time.values:
         raise PkpdError(f"Week {week:g} is not among the predicted weeks {[float(w) for w in ds.week.values]}.")
@@ -37,12 +40,16 @@ def dose_response(fit, doses, schedule: str = "{dose} mg SC at week 0", week: fl
     Returns predict's dataset with the regimen dimension renamed ``dose`` (mg). Other
     keyword arguments go to :func:`pkpd.predict`.
     """
-    if "{dose}" not in schedule:
+    if not isinstance(schedule, str) or "{dose}" not in schedule:
         raise PkpdError(f"schedule must contain '{{dose}}', e.g. '{{dose}} mg SC at week 0'; got {schedule!r}.")
-    doses = [number("Dose (mg)", d, minimum=0) for d in doses]
+    doses = [float(d) for d in numbers("Dose (mg)", doses, minimum=0)] if not isinstance(doses, (list, tuple)) or \
+        doses else []
     if not doses:
         raise PkpdError("Give at least one dose.")
-    regs = {f"{d:g}": schedule.format(dose=f"{d:g}") for d in doses}
+    # Every digit of a dose is kept (format_number: the shortest text that reads back as the same float).
+    regs = {format_number(d): schedule.format(dose=format_number(d)) for d in doses}
+    if len(regs) != len(doses):
+        raise PkpdError(f"Doses must be distinct, got {doses}.")
     ds = predict(fit, regs, [week], time_unit="week", **kwargs)
     ds.attrs["schedule"] = schedule
     return ds.rename(regimen="dose").assign_coords(dose=("dose", np.asarray(doses), {"units": "mg"}))

@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _units
+from .._budget import check_memory
 from .._checks import increasing_times, number, whole
 from .._errors import PkpdError
 from ..design import RateEngine
@@ -218,6 +219,12 @@ def predict(fit, regimens, times, *, time_unit: str = "day", endpoints=None, wei
     ends = model.select_endpoints(endpoints)
     t = _units.to_days(increasing_times(times), time_unit)
     regs = named_regimens(regimens)
+    samples = max(n_draws, TRIAL_SAMPLES_WITHOUT_DRAWS if trial_size is not None else 0)
+    # Per sample (draw, or trial-spread sample): its rates, their categories and counts, kept and
+    # summarised by quantiles; per draw also its parameters.
+    check_memory(samples * len(regs) * t.size * (len(ends.names) + 1) * 8 * 5 + n_draws * 8 * 16,
+                 f"{samples:,} samples of {len(regs)} regimen(s) x {t.size:,} times x {len(ends.names)} endpoints",
+                 "Ask for fewer draws, regimens or times.")
     nodes = design.nodes(model, fixed_weight)
     masks = None
     if subgroups is not None:

@@ -8,8 +8,8 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
-from .._checks import increasing_times
-from ..design import Design, RateEngine
+from .._checks import increasing_times, mapping
+from ..design import Design, RateEngine, as_design
 from ..model import Population, load_model
 
 
@@ -76,9 +76,10 @@ def response_rates(model, regimens, times, *, time_unit: str = "day", endpoints=
     True
     """
     model = load_model(model)
+    values = mapping("values", values, " Give {name: value} in internal units, e.g. {'IC50': 0.5}.")
     if values:
         model = model.replace(values)
-    design = design or Design()
+    design = as_design(design)
     t = _units.to_days(increasing_times(times), time_unit)
     if population is None:
         population = design.nodes(model, weight)

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .._errors import PkpdError
-from ..design import Design, breakpoints, regimen_events, trajectory
+from ..design import Design, as_design, breakpoints, regimen_events, trajectory
 from ..model import DEFAULT_SEED, load_model
 from ..pk import engine
 from ..pk._simulate import labelled, prepare
@@ -46,14 +46,14 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     model = load_model(model)
     method = engine(model, method)
     regs, t, population, p = prepare(model, regimens, times, time_unit, population, n_subjects, seed, weight)
-    design = design or Design()
+    design = as_design(design)
     individual = {name: p[name] for name in model.pk_names}
     w = population.weight
     n = population.n
     conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
     for r, regimen in enumerate(regs.values()):
         events = regimen_events(model, regimen, individual, w, float(t[-1]))
-        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t)
+        mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t, rows=min(n, CHUNK))
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))

@@ -6,9 +6,10 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
+from .._budget import check_memory
 from .._checks import increasing_times, whole
 from .._errors import PkpdError
-from ..design import Design, RateEngine
+from ..design import Design, RateEngine, as_design
 from ..dosing import named_regimens
 from ..endpoints import Mixture
 from ..model import DEFAULT_SEED, Population, load_model, sample_population
@@ -108,7 +109,7 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
     seed = whole("seed", seed, minimum=0)
     if keep_patients and n_trials != 1:
         raise PkpdError("keep_patients=True keeps one trial's patients; use n_trials=1.")
-    design = design or Design()
+    design = as_design(design)
     ends = model.select_endpoints(endpoints)
     regs = named_regimens(regimens)
     ruled = [name for name, r in regs.items() if r.rules]
@@ -120,6 +121,12 @@ def simulate_trial(model, regimens, times, n_per_arm: int, *, time_unit: str = "
     if weight is not None and np.ndim(weight) != 0 and np.shape(weight) != (total,):
         raise PkpdError(f"weight must be one number (kg) or one per patient of an arm, n_per_arm x n_trials = "
                         f"{total}; got shape {np.shape(weight)}.")
+    kept = len(regs) * n_per_arm * t.size * (len(ends.names) + 8) * 2 if keep_patients else 0
+    kept += -(-total // chunk_size) * len(regs) * 2048  # the chunks' task descriptions
+    check_memory(n_trials * len(regs) * t.size * len(ends.names) * 8 * 3 + kept,
+                 f"{n_trials:,} trial(s) of {len(regs)} arm(s) x {t.size:,} times x {len(ends.names)} endpoints"
+                 + (f" with {n_per_arm:,} patients kept per arm" if keep_patients else ""),
+                 "Ask for fewer trials, times or endpoints.")
     starts = list(range(0, total, chunk_size))
     tasks = [(model, reg, t, s, min(chunk_size, total - s), n_per_arm, seed, r, total, ends, design, weight,
               keep_patients) for r, reg in enumerate(regs.values()) for s in starts]

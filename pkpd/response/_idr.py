@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import number
+from .._checks import array, number
 from .._errors import PkpdError
 from ._links import hill_fraction
 
@@ -30,7 +30,7 @@ KINDS = ("I", "II", "III", "IV")
 
 
 def _parameter(name, value, *, above=None, minimum=None, maximum=None):
-    x = np.asarray(value, dtype=float)
+    x = array(f"Indirect response: {name}", value)
     if x.ndim > 1 or x.size == 0:
         raise PkpdError(f"Indirect response: {name} must be one number or one per patient, got shape {x.shape}.")
     for v in np.atleast_1d(x):

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import array
 from .._errors import PkpdError
 
 
 def _nonnegative(name: str, x) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    if np.any(np.isnan(x)):
-        raise PkpdError(f"{name} contains NaN; give finite values.")
+    x = array(name, x)
+    if not np.all(np.isfinite(x)):
+        raise PkpdError(f"{name} contains {float(x[~np.isfinite(x)].flat[0])!r}; give finite values.")
     if np.any(x < 0):
         raise PkpdError(f"{name} must be >= 0, got {float(x[x < 0].flat[0])!r}.")
     return x
 
 
 def _positive(name: str, x) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
+    x = array(name, x)
     if not np.all(np.isfinite(x)) or np.any(x <= 0):
         bad = x[~(np.isfinite(x) & (x > 0))].flat[0]
         raise PkpdError(f"{name} must be finite and > 0, got {float(bad)!r}.")
@@ -48,13 +49,16 @@ def hill_fraction(c, c50, hill=1.0, out=None) -> np.ndarray:
 def emax(c, Emax, EC50, hill=1.0):
     """Sigmoid Emax: ``Emax * C**hill / (EC50**hill + C**hill)`` (``hill=1``: direct Emax)."""
     c = _nonnegative("Concentration", c)
-    Emax, EC50, hill = np.asarray(Emax, float), _positive("EC50", EC50), _positive("hill", hill)
+    Emax, EC50, hill = array("Emax", Emax), _positive("EC50", EC50), _positive("hill", hill)
+    if not np.all(np.isfinite(Emax)):
+        raise PkpdError(f"Emax must be finite, got {float(Emax[~np.isfinite(Emax)].flat[0])!r}.")
     return Emax * hill_fraction(c, EC50, hill)
 
 
 def inhibition(c, Imax, IC50, hill=1.0):
     """Fractional inhibition ``Imax * C**hill / (IC50**hill + C**hill)``, 0 <= Imax <= 1."""
-    Imax = np.asarray(Imax, float)
-    if np.any((Imax < 0) | (Imax > 1)) or np.any(np.isnan(Imax)):
-        raise PkpdError(f"Imax must lie in [0, 1], got {float(np.ravel(Imax)[0])!r}.")
+    Imax = array("Imax", Imax)
+    bad = ~((Imax >= 0) & (Imax <= 1))
+    if np.any(bad):
+        raise PkpdError(f"Imax must lie in [0, 1], got {float(Imax[bad].flat[0])!r}.")
     return emax(c, Imax, IC50, hill)

@@ -24,15 +24,15 @@ def run(args, cwd, env=None, timeout=900):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     work = tmp_path_factory.mktemp("wheel")
+    # A fresh environment: without PYTHONPATH, whose source tree (and its pkpd.egg-info) would
+    # make pip take pkpd as installed already and skip the wheel.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["MPLBACKEND"] = "Agg"
     run([sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", ROOT], cwd=work)
     wheels = list((work / "dist").glob("pkpd-*.whl"))
     assert len(wheels) == 1
     venv = work / "venv"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["MPLBACKEND"] = "Agg"
-    run([sys.executable, "-m", "venv", venv], cwd=work)
-    # The caller's PYTHONPATH (a source tree whose build left pkpd.egg-info) must not make pip
-    # think pkpd is installed already.
+    run([sys.executable, "-m", "venv", venv], cwd=work, env=env)
     run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheels[0]], cwd=work, env=env)
     empty = work / "empty"
     empty.mkdir()

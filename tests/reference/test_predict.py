@@ -93,8 +93,11 @@ def test_rules_agree_with_a_per_patient_monte_carlo(fit):
     eng = RateEngine(model, {"r": regimen}, times, nodes, Design())
     analytic = eng.rates(endpoints=model.select_endpoints(["PASI50", "PASI75", "PASI90"]))[0]
     fired = eng.evaluate()[1][0]
-    depths = [np.exp(score.level) for score in eng.latent()]
-    variant = eng.plans[0]
+    # Each of the four dosing histories on its own (its own engine and mesh), at the engine's times.
+    histories = [frozenset(), frozenset({0}), frozenset({1}), frozenset({0, 1})]
+    depths = [np.exp(RateEngine(model, {"v": regimen.history(h)}, eng.eval_times, nodes, Design()).latent()[0].level)
+              for h in histories]
+    variant = {h: i for i, h in enumerate(histories)}
     omega = model.values["omega_response"]
     rng = np.random.default_rng(11)
     n_per_node = 400
