@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .. import _provenance, _units
+from .._budget import check_memory
 from .._checks import increasing_times, whole
 from .._errors import PkpdError
 from ..dosing import Dataset, named_regimens
@@ -146,6 +147,11 @@ def simulate(model, regimens, times=None, *, time_unit: str = "day", population:
     n, w = population.n, population.weight
     size = 8 * len(regs) * n * t.size
     if chunk_size is None and size <= IN_MEMORY_BYTES:
+        # The concentrations, and per regimen an engine's working arrays of about four
+        # (subject, time) arrays (states, outputs); at most a few times IN_MEMORY_BYTES.
+        check_memory(size // len(regs) * (len(regs) + 4) + n * 8 * 32,
+                     f"Simulating {len(regs)} regimen(s) x {n:,} subjects x {t.size:,} times",
+                     "Ask for fewer subjects or output times, or give chunk_size= for a lazy result.")
         tasks = [(model, reg, t, p, w, method, ode) for reg in regs.values()]
         # Small enough to compute here, a regimen at a time, unless a client is given or active.
         parts = (run_chunks(_concentration_block, tasks, client) if active_client(client) is not None

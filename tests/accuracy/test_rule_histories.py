@@ -20,16 +20,9 @@ def monthly(k, rule="if not PASI75 at week {w}: 45 mg SC at week {w}", base=LABE
 
 def structure(tmp_path, kind):
     """The library's PASI model with another response structure (values near the phase II fit)."""
-    text = pkpd.load_model("ustekinumab_pasi").sources[0][1]
-    if kind == "pasi_nonresponders":
-        text = text.replace('type = "pasi_turnover"', 'type = "pasi_nonresponders"') + (
-            'nonresponders = { value = 0.2, unit = "1", source = "test value" }\n')
-    elif kind == "pasi_sensitivity":
-        text = text.replace('type = "pasi_turnover"', 'type = "pasi_sensitivity"').replace(
-            "omega_response = {", "omega_IC50 = {")
-    path = tmp_path / f"{kind}.toml"
-    path.write_text(text)
-    model = pkpd.load_model(path)
+    model = pkpd.load_model({"pasi_turnover": "ustekinumab_pasi", "pasi_nonresponders": "ustekinumab_pasi_nonresponders",
+                             "pasi_sensitivity": "ustekinumab_pasi_sensitivity"}[kind])
+    assert model.pd["type"] == kind
     fit = pkpd.load_fit("ustekinumab_phase2").values
     return model.replace({k: fit[k] for k in ("kout", "IC50", "Pmax", "omega_response") if k in model.values})
 

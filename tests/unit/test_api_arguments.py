@@ -21,7 +21,7 @@ def calls():
     pred = pkpd.predict(fit, {"a": "45 mg SC at week 0", "b": "placebo"}, [12], time_unit="week")
     curve = pkpd.dose_response(fit, [0, 45], week=12)
     records = pd.DataFrame({"ID": [1, 1], "TIME": [0, 24], "AMT": [45, 0], "EVID": [1, 0], "CMT": [1, 2],
-                            "WT": [80, 80]})
+                            "WT": [80, 80], "diabetes": [0, 0]})
     data = pkpd.read_nonmem(records, time_unit="hour")
     rule = pkpd.parse_regimen("45 mg SC at week 0; if not PASI75 at week 4: 45 mg SC at week 4")
     return {

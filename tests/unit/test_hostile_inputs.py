@@ -91,7 +91,8 @@ def test_a_trial_with_fewer_residuals_than_parameters_names_the_counts(tmp_path)
     trial = write(tmp_path, "t.csv", TRIAL_HEAD + "a,45 mg SC at week 0,64,12,PASI75,20\n")
     with pytest.raises(pkpd.PkpdError, match=r"Cannot fit 4 parameters \['kout', 'IC50', 'Pmax', 'omega_response'\]: "
                                              r"trial table .*t.csv gives 2 multinomial residuals \(1 arm and time "
-                                             r"group\(s\) over 1 endpoint\(s\)\).*\(2 < 4\). Estimate at most 2"):
+                                             r"group\(s\) over 1 endpoint\(s\)\) and the priors 1 more.*\(3 < 4\). "
+                                             r"Estimate at most 3"):
         pkpd.fit("ustekinumab_pasi", trial, profile=False)
     # Fitting fewer parameters works: IC50 alone from one arm (20/64 PASI75 at week 12).
     result = pkpd.fit("ustekinumab_pasi", trial, vary=["IC50"], starts=1, profile=False, design=pkpd.Design(64))
@@ -297,7 +298,7 @@ def test_nonmem_addl_beyond_the_last_record_is_not_expanded():
 
 @pytest.mark.parametrize("argv, message", [
     (["simulate", "--regimen", "45 mg SC at week 0", "--n", "1000000000"],
-     r"Simulating 1 regimen\(s\) x 1,000,000,000 subjects x 169 times would need about"),
+     r"1,000,000,000 virtual patients would need about"),
     (["predict", "--fit", "ustekinumab_phase2", "--regimen", "45 mg SC at week 0", "--at-week", "1000000000"],
      r"The integration mesh to day 7e\+09 \(1,000,000,0\d\d panels\)"),
     (["predict", "--fit", "ustekinumab_phase2", "--regimen", "45 mg SC at week 0", "--at-week", "12",
