@@ -8,7 +8,8 @@ Uncertainty, two kinds (both optional):
   domain). Each draw's rates are computed on a coarser design (``draw_nodes`` Sobol
   nodes, 128 by default, twice the grid step) and the interval is the draws' central
   ``level`` quantile range, shifted by the difference between the two designs' rates at
-  the estimates, so that point estimate and interval refer to one design. The coarse
+  the estimates (on the logit scale, so that shifted rates stay within [0, 1];
+  :func:`shift_rates`), so that point estimate and interval refer to one design. The coarse
   design's error is ~2e-3 at the estimates (removed by the shift) and varies far less
   than that across draws, against interval widths of several percentage points. Profile
   intervals of the fit are reported with the fit, not used for sampling.
@@ -26,6 +27,7 @@ from typing import Mapping
 
 import numpy as np
 import xarray as xr
+from scipy.special import expit, logit
 
 from .. import _units
 from .._budget import check_memory
@@ -295,9 +297,17 @@ def _predict_chunk(model, regimens, t, design, fixed_weight, ends, masks, draws,
         coarse = design.coarse(draw_nodes)
         draw_engine = RateEngine(model, regimens, t, coarse.nodes(model, _subsample(fixed_weight, draw_nodes)), coarse)
         samples, fired_draws = draw_engine.rates_draws(draws, ends)
-        out["samples"] = samples + (rate - draw_engine.rates(endpoints=ends))  # design difference at the estimates
+        out["samples"] = shift_rates(samples, rate, draw_engine.rates(endpoints=ends))
         out["fired_draws"] = fired_draws
     return out
+
+
+def shift_rates(samples: np.ndarray, main: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """Draws' rates on the coarse design moved by the two designs' difference at the
+    estimates, on the logit scale: a draw at the estimates gets the main design's rate
+    exactly, and every moved rate stays within [0, 1] (a rate of 0 or 1 stays there)."""
+    with np.errstate(divide="ignore"):
+        return expit(logit(samples) + (logit(main) - logit(coarse)))
 
 
 def _subsample(weight, n):

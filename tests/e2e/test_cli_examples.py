@@ -92,3 +92,21 @@ def test_predict_regimens_example_runs(tmp_path):
     for name in ("predict_regimens.png", "compare_regimens.png", "dose_response.png"):
         assert str(tmp_path / name) in run.stdout
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_structures_example_runs(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    png = tmp_path / "compare_structures.png"
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "compare_structures.py"), "--nodes", "64",
+                          "--draws", "10", "--plot", str(png)], capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    # the label check: 90 mg above 100 kg against 45 mg at or below, for the library's weight model
+    library = next(l for l in out.splitlines() if l.strip().startswith("library (weight exponents"))
+    ratio = float(library.split("90 mg > 100 kg:")[1])
+    assert 0.9 < ratio < 1.4, library
+    for name in ("ustekinumab_pasi_hill", "ustekinumab_pasi_nonresponders", "ustekinumab_pasi_effect",
+                 "ustekinumab_pasi_sensitivity", "Likelihood-ratio tests", "MAP with the kout prior",
+                 "PASI75 at week 52 by structure"):
+        assert name in out, name
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in out
