@@ -305,9 +305,11 @@ def _predict_chunk(model, regimens, t, design, fixed_weight, ends, masks, draws,
 def shift_rates(samples: np.ndarray, main: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     """Draws' rates on the coarse design moved by the two designs' difference at the
     estimates, on the logit scale: a draw at the estimates gets the main design's rate
-    exactly, and every moved rate stays within [0, 1] (a rate of 0 or 1 stays there)."""
-    with np.errstate(divide="ignore"):
-        return expit(logit(samples) + (logit(main) - logit(coarse)))
+    exactly, and every moved rate stays within [0, 1] (a rate of 0 or 1 stays there). Where
+    the designs agree (a rate of 0 at week 0 on both, say) the draws are not moved."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.where(main == coarse, 0.0, logit(main) - logit(coarse))
+        return expit(logit(samples) + delta)
 
 
 def _subsample(weight, n):
