@@ -29,7 +29,7 @@ from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
 from .pk._exposure import pk_key
-from .pk._on_mesh import Propagators, on_mesh
+from .pk._on_mesh import on_mesh
 from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
@@ -133,11 +133,11 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray |
         times = edge_times(mesh)
         edge = np.stack([edges[:, np.searchsorted(times, mesh.start)],
                          edges[:, np.searchsorted(times, mesh.start + mesh.length - _BEFORE)]], axis=-1)
-    return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)], edge)
+    return Trajectory.from_rows(mesh, nodes, side[:, np.searchsorted(side_times, mesh.times)], edge)
 
 
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
-               propagators=None, events=None) -> Trajectory:
+               events=None) -> Trajectory:
     """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
     engine at the node times otherwise (and for steady states). ``events``: the regimen's
     resolved events for these patients, if at hand (:func:`regimen_events`)."""
@@ -146,7 +146,7 @@ def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: 
         if events is None:
             events = regimen_events(model, regimen, individual, weight, horizon)
         if on_mesh_supports(model, events):
-            nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
+            nodes, out, edges = on_mesh(model, individual, events, mesh)
             return Trajectory(mesh, nodes, out, edges)
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
@@ -238,10 +238,8 @@ class RateEngine:
         key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
         if key != self._pk_key:
             individual = self.population.individual(self.model, dict(values or {}))
-            infusions = any(c.route == "infusion" for v in self.variants for c in v.courses)
-            shared = Propagators(self.model, individual, self.meshes, infusions) if self.model.is_linear else None
-            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method,
-                                             shared) for v, mesh in zip(self.variants, self.meshes)]
+            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method)
+                                  for v, mesh in zip(self.variants, self.meshes)]
             self._pk_key = key
         return self._trajectories
 

@@ -168,18 +168,19 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
         return _resolve(table, dose, grid, varying)
     columns = [table.time, table.evid, table.amount, table.compartment, table.rate, table.interval, table.additional,
                table.steady_state, table.valid, table.output]
-    columns += [np.broadcast_to(_column(v), (n, R)) for what in dose.values() for v in what.values()]
-    columns += [np.where(np.isnan(v), np.inf, v) for v in table.overrides.values()]
-    key = np.concatenate([np.asarray(c, float).reshape(n, R) for c in columns], axis=1)
-    finite = np.isfinite(key)  # non-finite entries (NaN: no model value) as a code beside a 0
-    key = np.concatenate([np.where(finite, key, 0.0), np.where(finite, 0.0, np.where(np.isnan(key), 1.0,
-                                                                                      np.sign(key) * 2))], axis=1)
-    if np.array_equal(key, np.broadcast_to(key[:1], key.shape)):  # one pattern: the usual regimen
+    columns += [_column(v) for what in dose.values() for v in what.values()]
+    columns += list(table.overrides.values())
+    if all(_same_rows(c, n) for c in columns):  # one pattern, the usual regimen: no key to build
         first, inverse = np.zeros(1, np.int64), np.zeros(n, np.int64)
     else:
+        columns[10:] = [np.broadcast_to(c, (n, R)) for c in columns[10:]]
+        key = np.concatenate([np.asarray(c, float).reshape(n, R) for c in columns], axis=1)
+        finite = np.isfinite(key)  # non-finite entries (NaN: no model value) as a code beside a 0
+        key = np.concatenate([np.where(finite, key, 0.0), np.where(finite, 0.0, np.where(np.isnan(key), 1.0,
+                                                                                          np.sign(key) * 2))], axis=1)
         first, inverse = _patterns(key)
-    if first.size == n or not np.array_equal(key, key[first][inverse]):
-        return _resolve(table, dose, grid, varying)
+        if first.size == n or not np.array_equal(key, key[first][inverse]):
+            return _resolve(table, dose, grid, varying)
     labels = tuple(table.labels[i] if i < len(table.labels) else i for i in first)
     small = DoseTable(**{name: getattr(table, name)[first] for name in (
         "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid", "output",
@@ -206,6 +207,18 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
                   out_record=ev.out_record[inverse],
                   positions=None if ev.positions is None else ev.positions[inverse],
                   event_slot=None if ev.event_slot is None else ev.event_slot[inverse])
+
+
+def _same_rows(column, n: int) -> bool:
+    """Whether every subject's row of ``column`` (a number, (1, ...) or (n, ...)) is the first's,
+    NaN equal to NaN."""
+    c = np.asarray(column)
+    if c.ndim == 0 or c.shape[0] == 1:
+        return True
+    same = c == c[:1]
+    if c.dtype.kind == "f":
+        same |= np.isnan(c) & np.isnan(c[:1])
+    return bool(same.all())
 
 
 def _patterns(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,9 @@ every dose time (after the lag) and infusion end (:mod:`pkpd.response._quadratur
 mesh points the inputs are constant, so the state (depot, central, peripheral amounts) is
 carried exactly from panel to panel, and the concentration at a node is a fixed linear
 combination of the state at its panel's start: the combinations depend only on the panel
-length, so they are computed once per patient and length (:func:`pkpd._kernels.linear_on_mesh`).
+length, so they are computed once per patient and length (:func:`pkpd._kernels.linear_mesh`,
+which runs across patients in SIMD lanes and can solve a first-order Hill response in the
+same pass, never storing the node concentrations).
 The arithmetic is that of the closed forms in :mod:`pkpd.pk._formulas` (the same stable
 phi-forms, exact when ka equals an elimination rate), organised as a propagation.
 """
@@ -48,47 +50,22 @@ def supports(model, events: Events) -> bool:
                 and not np.any(events.rate[:, :, DEPOT] != 0))
 
 
-class Propagators:
-    """Per-patient propagator tables for a set of panel lengths, shared by every mesh that uses them
-    (``infusions``: whether any regimen has infusions; without them their terms are skipped)."""
-
-    def __init__(self, model, individual, meshes, infusions: bool = True):
-        from .. import _kernels
-        pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
-        n = pk["CL"].size
-        lengths = np.unique(np.concatenate([np.round(mesh.length, 12) for mesh in meshes]))
-        x = meshes[0].tau[0] / meshes[0].length[0]  # node positions on [0, 1], the same for every segment
-        self.lengths = lengths
-        two = "Q" in pk
-        rates = [np.broadcast_to(pk.get("ka", np.zeros(n)), (n,)), pk["CL"] / pk["V"],
-                 pk["Q"] / pk["V"] if two else np.zeros(n), pk["Q"] / pk["V2"] if two else np.zeros(n)]
-        rates = [np.ascontiguousarray(np.broadcast_to(r, (n,)), dtype=float) for r in rates]
-        self.infusions = bool(infusions)
-        self.table = _kernels.propagator_table(*rates, bool(two), self.infusions, lengths, lengths[:, None] * x[None, :],
-                                               np.empty((n, lengths.size, x.size + 1, 12)))
-        self.inv_v = np.ascontiguousarray(1.0 / np.broadcast_to(pk["V"], (n,)), dtype=float)
-
-    def classes(self, mesh) -> np.ndarray:
-        return np.searchsorted(self.lengths, np.round(mesh.length, 12)).astype(np.int64)
+def _rates(model, individual, n: int) -> tuple:
+    """First-order rate constants (ka, k10, k12, k21; 1/day), 1/V (1/L) and whether there are two compartments."""
+    pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
+    two = "Q" in pk
+    rates = [pk.get("ka", np.zeros(n)), pk["CL"] / pk["V"], pk["Q"] / pk["V"] if two else np.zeros(n),
+             pk["Q"] / pk["V2"] if two else np.zeros(n), 1.0 / pk["V"]]
+    return tuple(np.ascontiguousarray(np.broadcast_to(r, (n,)), dtype=float) for r in rates) + (bool(two),)
 
 
-def on_mesh(model, individual, events: Events, mesh, propagators: Propagators | None = None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concentrations (row, segment, node) at the mesh's nodes, (row, T) at its output times and
-    (row, segment, 2) at each segment's start (after a dose there) and end (before one).
-
-    ``events`` are the regimen's (:func:`regimen_events`, which :func:`supports`); ``mesh``
-    has ``start``, ``length``, ``source``, ``tau``, ``output`` and ``n_main`` (a
-    :class:`pkpd.response.Mesh`), and every event time before its last output among its
-    points (:func:`breakpoints`). ``propagators`` built for several meshes
-    (:class:`Propagators`) saves recomputing them for each.
-    """
-    from .. import _kernels
+def _kernel_events(events: Events, mesh) -> tuple:
+    """Per patient, in time order: the mesh point, kind (0 a bolus into the depot, 1 into the
+    central compartment, 2 a change of the central infusion rate; -1 nothing) and amount of
+    each input; which main points have any; whether any patient is infused."""
     n = events.n
     horizon = float(mesh.times[-1])
     points = np.concatenate([[0.0], (mesh.start + mesh.length)[: mesh.n_main]])
-    # Kernel inputs per event: 0 a bolus into the depot, 1 a bolus into the central
-    # compartment, 2 a change of the infusion rate into it; -1 nothing.
     amount = np.stack([events.bolus[:, :, DEPOT], events.bolus[:, :, CENTRAL], events.rate[:, :, CENTRAL]], axis=2)
     kind = np.where(amount != 0, np.arange(3)[None, None, :], -1)
     ev_time = np.repeat(events.time, 3, axis=1)
@@ -98,19 +75,47 @@ def on_mesh(model, individual, events: Events, mesh, propagators: Propagators | 
     if used.size == 0:
         used = np.array([0])
     ev_time, ev_kind, ev_amount = ev_time[:, used], ev_kind[:, used], ev_amount[:, used]
-    n_ev = used.size
     ev_point = np.minimum(np.searchsorted(points, ev_time), points.size - 1)
-    if np.any((ev_kind >= 0) & (np.abs(points[ev_point] - ev_time) > _SAME)):
+    active = ev_kind >= 0
+    if np.any(active & (np.abs(points[ev_point] - ev_time) > _SAME)):
         raise RuntimeError("internal: a dose or infusion end is not a point of the response mesh")
-    infusions = bool(np.any(ev_kind == 2))
-    if propagators is None or (infusions and not propagators.infusions):
-        propagators = Propagators(model, individual, [mesh], infusions)
-    node_conc = np.empty((n, mesh.start.size, mesh.tau.shape[1]))
-    out_conc = np.empty((n, mesh.times.size))
-    edges = np.empty((n, mesh.start.size, 2))
-    _kernels.linear_on_mesh(propagators.inv_v, propagators.table, mesh.length.astype(float),
-                            mesh.source.astype(np.int64), propagators.classes(mesh), int(mesh.n_main),
-                            np.ascontiguousarray(ev_point, dtype=np.int64), np.ascontiguousarray(ev_kind),
-                            np.ascontiguousarray(ev_amount), np.zeros((n, n_ev, 3)), mesh.output.astype(np.int64),
-                            node_conc, out_conc, edges)
-    return node_conc, out_conc, edges
+    has_event = np.zeros(mesh.n_main + 1, dtype=np.bool_)
+    has_event[ev_point[active]] = True
+    return (has_event, np.ascontiguousarray(ev_point, dtype=np.int64), np.ascontiguousarray(ev_kind, dtype=np.int64),
+            np.ascontiguousarray(ev_amount, dtype=float), bool(np.any(ev_kind == 2)))
+
+
+def on_mesh(model, individual, events: Events, mesh, response=None, store: bool = True, out=None):
+    """Concentrations along a mesh for the mesh kernel (:func:`pkpd._kernels.linear_mesh`).
+
+    Returns (nodes, conc, edges): concentrations (mg/L) at the mesh's nodes (segment, node,
+    patient), at its output times (patient, T) and at each segment's start (after a dose
+    there) and end (before one), (segment, 2, patient); with ``store=False`` nodes and edges
+    are None (not computed). With ``response`` = (k, base, amp, c50, hill, y0), arrays of
+    length 1 or one per patient, the exact solution (patient, T) of
+    y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0, computed in the same pass, is
+    returned fourth. ``out``: arrays (patient, T) to write the concentrations (and the
+    response) into.
+
+    ``events`` are the regimen's (:func:`regimen_events`, which :func:`supports`); ``mesh``
+    is a :class:`pkpd.response.Mesh` with every event time before its last output among its
+    points (:func:`breakpoints`).
+    """
+    from .. import _kernels
+    n = events.n
+    ka, k10, k12, k21, inv_v, two = _rates(model, individual, n)
+    has_event, ev_point, ev_kind, ev_amount, infusions = _kernel_events(events, mesh)
+    G, m, T = mesh.n_segments, mesh.tau.shape[1], mesh.times.size
+    nodes = np.empty((G, m, n)) if store else np.empty((0, 0, 0))
+    edges = np.empty((G, 2, n)) if store else np.empty((0, 0, 0))
+    conc = np.empty((n, T)) if out is None else out[0]
+    if response is None:
+        pd = (np.ones(1), np.zeros(1), np.zeros(1), np.ones(1), np.ones(1), np.zeros(1))
+        out_y = np.empty((0, 0))
+    else:
+        pd = tuple(np.ascontiguousarray(np.atleast_1d(np.asarray(v, float))) for v in response)
+        out_y = np.empty((n, T)) if out is None else out[1]
+    _kernels.linear_mesh(ka, k10, k12, k21, inv_v, two, infusions, *mesh.kernel_args, has_event, ev_point, ev_kind,
+                         ev_amount, nodes, edges, conc, *pd, out_y)
+    result = (nodes if store else None, conc, edges if store else None)
+    return result if response is None else result + (out_y,)

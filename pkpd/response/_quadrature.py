@@ -29,6 +29,7 @@ of a tight-tolerance ODE solution; tests/accuracy/test_exact_pd.py pins 1e-8.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -50,7 +51,8 @@ class Mesh:
 
     Values live in an array ``v``: ``v[0]`` is the value at t = 0 and ``v[1 + g]`` the
     value at the end of segment ``g``; segment ``g`` starts from ``v[source[g]]``.
-    ``output[j]`` is the index in ``v`` of output time ``times[j]``.
+    ``output[j]`` is the index in ``v`` of output time ``times[j]``. Side segments start
+    from mesh points, in the order of their start.
     """
 
     start: np.ndarray    # (G,) days
@@ -61,6 +63,8 @@ class Mesh:
     output: np.ndarray   # (T,) int
     times: np.ndarray    # (T,) output times, days
     n_main: int          # segments 0 .. n_main - 1 are the mesh panels
+    unit_nodes: np.ndarray | None = None    # (m,) the Gauss-Legendre nodes on [0, 1]
+    unit_weights: np.ndarray | None = None  # (m,) and their weights
 
     @property
     def nodes(self) -> np.ndarray:
@@ -70,6 +74,33 @@ class Mesh:
     @property
     def n_segments(self) -> int:
         return self.start.size
+
+    @cached_property
+    def kernel_args(self) -> tuple:
+        """The mesh as the compiled kernels take it (:mod:`pkpd._kernels`, mesh kernels): classes of
+        segment lengths (equal to 1e-12 days), nodes and weights on [0, 1], each segment's class,
+        where each main point's side segments are, the number of main segments, and the output
+        at each value index (-1: none)."""
+        class_len, seg_class = np.unique(np.round(self.length, 12), return_inverse=True)
+        if self.unit_nodes is None:
+            x, w = _unit_rule(self.tau.shape[1])
+        else:
+            x, w = self.unit_nodes, self.unit_weights
+        sources = self.source[self.n_main:]
+        if np.any(np.diff(sources) < 0) or np.any(sources > self.n_main):
+            raise PkpdError("internal: side segments must start from mesh points, in order")
+        side_ptr = self.n_main + np.searchsorted(sources, np.arange(self.n_main + 2), side="left")
+        value_out = np.full(self.n_segments + 1, -1, dtype=np.int64)
+        value_out[self.output] = np.arange(self.output.size)
+        return (np.ascontiguousarray(class_len, dtype=float), np.ascontiguousarray(x, dtype=float),
+                np.ascontiguousarray(w, dtype=float), seg_class.astype(np.int64).reshape(-1),
+                side_ptr.astype(np.int64), int(self.n_main), value_out)
+
+
+def _unit_rule(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    x, w = leggauss(int(order))
+    return (x + 1.0) / 2.0, w / 2.0
 
 
 def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DEFAULT_FIRST,
@@ -96,64 +127,77 @@ def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DE
     at = np.searchsorted(anchors, fine)
     gap = np.minimum(np.abs(fine - anchors[np.maximum(at - 1, 0)]), np.abs(anchors[np.minimum(at, anchors.size - 1)] - fine))
     points = np.union1d(anchors, fine[gap >= _SAME])
-    x, w = leggauss(int(order))
-    x, w = (x + 1.0) / 2.0, w / 2.0
-    starts, lengths, sources = list(points[:-1]), list(np.diff(points)), list(range(points.size - 1))
-    index = {float(p): i for i, p in enumerate(points)}  # value index of each mesh point
+    x, w = _unit_rule(order)
+    # Outputs on a mesh point read its value; any other gets a side panel from the point before it.
+    at = np.searchsorted(points, times)
+    on = (at < points.size) & (points[np.minimum(at, points.size - 1)] == times)
+    before = np.searchsorted(points, times[~on], side="right") - 1
     output = np.empty(times.size, dtype=np.int64)
-    for j, t in enumerate(times):
-        i = index.get(float(t))
-        if i is not None:
-            output[j] = i
-            continue
-        p = int(np.searchsorted(points, t, side="right")) - 1  # a side panel from the mesh point before t
-        starts.append(float(points[p]))
-        lengths.append(t - float(points[p]))
-        sources.append(p)
-        output[j] = len(starts)  # value index 1 + g of the new side segment g
-    start = np.asarray(starts, float)
-    length = np.asarray(lengths, float)
-    return Mesh(start=start, length=length, source=np.asarray(sources, np.int64),
-                tau=length[:, None] * x[None, :], weight=length[:, None] * w[None, :], output=output,
-                times=times, n_main=points.size - 1)
+    output[on] = at[on]
+    output[~on] = points.size + np.arange(before.size)  # value index 1 + g of side segment g
+    start = np.concatenate([points[:-1], points[before]])
+    length = np.concatenate([np.diff(points), times[~on] - points[before]])
+    source = np.concatenate([np.arange(points.size - 1), before]).astype(np.int64)
+    return Mesh(start=start, length=length, source=source, tau=length[:, None] * x[None, :],
+                weight=length[:, None] * w[None, :], output=output, times=times, n_main=points.size - 1,
+                unit_nodes=x, unit_weights=w)
 
 
 @dataclass(frozen=True, eq=False)
 class Trajectory:
-    """Concentrations along a mesh: at its nodes (row, segment, node), at its output times (row, T)
-    and at each segment's start and end (row, segment, 2; needed by :meth:`effect_site`)."""
+    """Concentrations along a mesh: at its nodes, at its output times (row, T) and at each
+    segment's start and end (needed by :meth:`effect_site`).
+
+    Node values are kept node-major, ``nodes`` (segment, node, row), so that the compiled
+    kernels run across rows (patients) in SIMD lanes; :attr:`node_conc` is the (row,
+    segment, node) view. ``edges`` is (segment, 2, row) or None.
+    """
 
     mesh: Mesh
-    node_conc: np.ndarray
+    nodes: np.ndarray
     conc: np.ndarray
-    edges: np.ndarray | None = None   # (row, segment, 2): C at each segment's start and end
+    edges: np.ndarray | None = None
     _memo: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_rows(cls, mesh: Mesh, node_conc, conc, edges=None) -> "Trajectory":
+        """A trajectory from concentrations at the nodes (row, segment, node), at the outputs (row, T)
+        and, optionally, at the segments' starts and ends (row, segment, 2)."""
+        nodes = np.ascontiguousarray(np.moveaxis(np.asarray(node_conc, float), 0, -1))
+        edge = None if edges is None else np.ascontiguousarray(np.moveaxis(np.asarray(edges, float), 0, -1))
+        return cls(mesh, nodes, np.asarray(conc, float), edge)
+
+    @property
+    def n(self) -> int:
+        return self.nodes.shape[2]
+
+    @property
+    def node_conc(self) -> np.ndarray:
+        """Concentrations at the nodes, (row, segment, node) (a view of :attr:`nodes`)."""
+        return np.moveaxis(self.nodes, -1, 0)
 
     def first_order(self, u_nodes, k, y0=0.0) -> np.ndarray:
         """Exact solution (row, T) of y' = k (u(t) - y), y(0) = y0, for u at the nodes (row, segment, node)."""
         from .. import _kernels
-        u = np.ascontiguousarray(np.broadcast_to(u_nodes, self.node_conc.shape), dtype=float)
-        out = np.empty((u.shape[0], self.mesh.times.size))
-        m = self.mesh
-        return _kernels.first_order(u, m.length, m.source, m.tau, m.weight, m.output, _vector(k),
-                                    _vector(y0), out)
+        u = np.broadcast_to(np.asarray(u_nodes, float), self.node_conc.shape)
+        u = np.ascontiguousarray(np.moveaxis(u, 0, -1))
+        out = np.empty((self.n, self.mesh.times.size))
+        return _kernels.first_order(u, *self.mesh.kernel_args, _vector(k), _vector(y0), out)
 
     def first_order_hill(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """Exact y (row, T) of y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0.
 
-        Parameters are floats (shared) or arrays (row,). The last few results are kept,
+        Parameters and y0 are floats (shared) or arrays (row,). The last few results are kept,
         keyed by the parameters, so a fit that changes parameters this does not depend on
         reuses them.
         """
         from .. import _kernels
-        arrays = [_vector(x) for x in (k, base, amp, c50, hill)]
-        key = tuple(a.tobytes() for a in arrays) + (float(y0),)
+        arrays = [_vector(x) for x in (k, base, amp, c50, hill, y0)]
+        key = tuple(a.tobytes() for a in arrays)
         if key in self._memo:
             return self._memo[key]
-        m = self.mesh
-        out = np.empty((self.node_conc.shape[0], m.times.size))
-        out = _kernels.first_order_hill(self.node_conc, m.length, m.source, m.tau, m.weight, m.output, *arrays,
-                                        float(y0), out)
+        out = np.empty((self.n, self.mesh.times.size))
+        out = _kernels.first_order_hill(self.nodes, *self.mesh.kernel_args, *arrays, out)
         self._remember(key, out)
         return out
 
@@ -197,21 +241,19 @@ class Trajectory:
         """
         from .. import _kernels
         m = self.mesh
-        n = self.node_conc.shape[0]
         if self.edges is None:
             raise PkpdError("This trajectory has no concentrations at its segments' ends; build it with "
                             "pkpd.design.trajectory.")
         key = ("effect_site", _vector(ke0).tobytes())
         if key in self._memo:
             return self._memo[key]
-        x = np.concatenate([[0.0], m.tau[0] / m.length[0], [1.0]])
-        coef = np.linalg.inv(np.vander(x, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
-        lengths = np.round(m.length, 12)
-        class_len, seg_class = np.unique(lengths, return_inverse=True)
-        nodes = np.empty_like(self.node_conc)
-        out = np.empty((n, m.times.size))
-        _kernels.effect_site(self.node_conc, self.edges, m.length, m.source, seg_class.astype(np.int64), class_len,
-                             x, coef, m.output, _vector(ke0), nodes, out)
+        class_len, x, _, seg_class, side_ptr, n_main, value_out = m.kernel_args
+        xs = np.concatenate([[0.0], x, [1.0]])
+        coef = np.linalg.inv(np.vander(xs, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
+        nodes = np.empty_like(self.nodes)
+        out = np.empty((self.n, m.times.size))
+        _kernels.effect_site(self.nodes, self.edges, class_len, xs, coef, seg_class, side_ptr, n_main, value_out,
+                             _vector(ke0), nodes, out)
         result = Trajectory(m, nodes, out)
         self._remember(key, result)
         return result
@@ -219,12 +261,10 @@ class Trajectory:
     def first_order_hill_draws(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """:meth:`first_order_hill` for parameter arrays of shape (draw,): returns (draw, row, T)."""
         from .. import _kernels
-        m = self.mesh
         d = np.asarray(k).size
-        out = np.empty((d, self.node_conc.shape[0], m.times.size))
+        out = np.empty((d, self.n, self.mesh.times.size))
         arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(x, float), (d,))) for x in (k, base, amp, c50, hill)]
-        return _kernels.first_order_hill_draws(self.node_conc, m.length, m.source, m.tau, m.weight, m.output,
-                                               *arrays, float(y0), out)
+        return _kernels.first_order_hill_draws(self.nodes, *self.mesh.kernel_args, *arrays, float(y0), out)
 
 
 def _integration_matrix(order: int) -> np.ndarray:
