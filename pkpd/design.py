@@ -29,7 +29,7 @@ from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
 from .pk._exposure import pk_key
-from .pk._on_mesh import on_mesh
+from .pk._on_mesh import MeshSource, Tables
 from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
@@ -137,17 +137,17 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray |
 
 
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
-               events=None) -> Trajectory:
+               events=None, tables=None) -> Trajectory:
     """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
     engine at the node times otherwise (and for steady states). ``events``: the regimen's
-    resolved events for these patients, if at hand (:func:`regimen_events`)."""
+    resolved events for these patients, if at hand (:func:`regimen_events`); ``tables``: their
+    propagators (:class:`pkpd.pk._on_mesh.Tables`), if at hand."""
     horizon = float(mesh.times[-1])
     if engine_for(model, method) == "closed_form":
         if events is None:
             events = regimen_events(model, regimen, individual, weight, horizon)
-        if on_mesh_supports(model, events):
-            nodes, out, edges = on_mesh(model, individual, events, mesh)
-            return Trajectory(mesh, nodes, out, edges)
+        if on_mesh_supports(model, events):  # computed when first used (a first response without node values)
+            return Trajectory(mesh, source=MeshSource(model, individual, events, mesh, tables))
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
     return assemble(mesh, main, side, edges)
@@ -204,12 +204,25 @@ class RateEngine:
             self.plans.append(plan)
         horizon = float(self.eval_times[-1])
         individual = population.individual(model)
-        self.variants, self.meshes = variants, []
-        for variant in variants:
-            self.meshes.append(design.mesh(breakpoints(model, variant, individual, population.weight, horizon),
-                                           self.eval_times))
         self.method = engine_for(model, method)
+        self.variants, self.meshes = variants, []
+        # Each history's events, kept for its concentrations while the PK values stay the model's.
+        self._events = [regimen_events(model, v, individual, population.weight, horizon)
+                        if self.method == "closed_form" else None for v in variants]
+        for variant, events in zip(variants, self._events):
+            self.meshes.append(design.mesh(breakpoints(model, variant, individual, population.weight, horizon,
+                                                       events), self.eval_times))
+        self._values = dict(model.values)  # the model is frozen: its values once
+        self._pk_names = {}  # names that change concentrations, per set of value names (pk_key's)
+        self._events_key = self._key(self._values)
         self._trajectories, self._pk_key = None, None
+
+    def _key(self, values: Mapping) -> tuple:
+        """:func:`pkpd.pk._exposure.pk_key` of these values, its names found once per set of names."""
+        names = frozenset(values)
+        if names not in self._pk_names:
+            self._pk_names[names] = tuple(n for n, _ in pk_key(self.model, values))
+        return tuple((n, values[n]) for n in self._pk_names[names])
 
     # -- values ---------------------------------------------------------------------------
     def node_values(self, values: Mapping | None = None) -> dict:
@@ -222,7 +235,7 @@ class RateEngine:
         return v
 
     def spread(self, values: Mapping | None = None) -> float:
-        v = dict(self.model.values, **dict(values or {}))
+        v = dict(self._values, **dict(values or {}))
         s = self.response.spread(v)
         if not s > 0:
             name = self.response.spread_parameter
@@ -235,11 +248,16 @@ class RateEngine:
     # -- latent levels ---------------------------------------------------------------------
     def trajectories(self, values: Mapping | None = None) -> list[Trajectory]:
         """Each dosing history's concentrations along its mesh (recomputed only when PK values change)."""
-        key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
+        key = self._key(dict(self._values, **dict(values or {})))
         if key != self._pk_key:
             individual = self.population.individual(self.model, dict(values or {}))
-            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method)
-                                  for v, mesh in zip(self.variants, self.meshes)]
+            events = self._events if key == self._events_key else [None] * len(self.variants)
+            tables = None
+            if self.method == "closed_form" and self.model.is_linear:  # propagators shared by the histories
+                infusions = any(c.route == "infusion" for v in self.variants for c in v.courses)
+                tables = Tables(self.model, individual, self.meshes, infusions)
+            self._trajectories = [trajectory(self.model, v, individual, self.population.weight, mesh, self.method,
+                                             ev, tables) for v, mesh, ev in zip(self.variants, self.meshes, events)]
             self._pk_key = key
         return self._trajectories
 
@@ -290,7 +308,10 @@ class RateEngine:
         scores, cuts = self.latent(values), self.cuts(endpoints)
         rates = np.empty((len(self.regimens), self.times.size, len(endpoints.names)))
         fired = np.full((len(self.regimens), self.n_rules), np.nan)
-        for r in range(len(self.regimens)):
+        for r, regimen in enumerate(self.regimens.values()):
+            if not regimen.rules:  # no rule machinery: the mean over nodes straight from the scores
+                rates[r] = scores[self.plans[r][frozenset()]].take(self.out_index).mean_probability(cuts)
+                continue
             probs, share = self.probabilities(r, scores, cuts)
             rates[r] = probs.mean(axis=0)
             fired[r, :share.shape[-1]] = share.mean(axis=0)
@@ -306,7 +327,12 @@ class RateEngine:
         endpoints = endpoints or self.model.endpoints
         scores, cuts = self.latent(values), self.cuts(endpoints)
         out = np.empty((len(self.regimens), len(masks), self.times.size, len(endpoints.names)))
-        for r in range(len(self.regimens)):
+        for r, regimen in enumerate(self.regimens.values()):
+            if not regimen.rules:  # as evaluate does, so that the group of all nodes gives its rates exactly
+                score = scores[self.plans[r][frozenset()]].take(self.out_index)
+                for g, mask in enumerate(masks):
+                    out[r, g] = score.nodes(np.asarray(mask, bool)).mean_probability(cuts)
+                continue
             probs = self.probabilities(r, scores, cuts)[0]
             for g, mask in enumerate(masks):
                 out[r, g] = probs[mask].mean(axis=0)
@@ -339,7 +365,10 @@ class RateEngine:
                 spread = np.array([self.spread(v) for v in sets])[:, None, None] \
                     if self.response.spread_parameter else None
                 scores = [_as_score(self.response.latent_draws(traj, node_sets), spread) for traj in self.trajectories()]
-                for r in range(len(self.regimens)):
+                for r, regimen in enumerate(self.regimens.values()):
+                    if not regimen.rules:
+                        rates[sl, r] = scores[self.plans[r][frozenset()]].take(self.out_index).mean_probability(cuts)
+                        continue
                     probs, share = self.probabilities(r, scores, cuts)
                     rates[sl, r] = probs.mean(axis=-3)
                     fired[sl, r, :share.shape[-1]] = share.mean(axis=-2)

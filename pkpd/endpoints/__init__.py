@@ -5,8 +5,8 @@ levels, categories and response-guided rules (the same for every response model)
 """
 
 from ..model import EndpointFamily, register_endpoint_family
-from ._probability import (from_categories, interval_probability, responder_probability, split_by_rules,
-                           to_categories)
+from ._probability import (from_categories, interval_probability, normal_cdf, responder_probability,
+                           split_by_rules, to_categories)
 from ._scores import LinearScore, Mixture, TabulatedScore
 
 PASI = register_endpoint_family(EndpointFamily(

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+
+from ._probability import normal_cdf
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +46,26 @@ class LinearScore:
 
     def probability(self, cuts) -> np.ndarray:
         """P(score >= cut) on a trailing axis of cuts."""
-        return ndtr((np.asarray(self.level)[..., None] - np.asarray(cuts)) / np.asarray(self.spread)[..., None])
+        return normal_cdf((np.asarray(self.level)[..., None] - np.asarray(cuts)) / np.asarray(self.spread)[..., None])
+
+    def nodes(self, mask) -> "LinearScore":
+        """The scores of the nodes selected by ``mask`` (a boolean array over the node axis)."""
+        spread = self.spread
+        if np.ndim(spread) >= 2:
+            spread = np.broadcast_to(spread, np.shape(self.level)[:-1] + (1,))[..., mask, :]
+        return LinearScore(np.asarray(self.level)[..., mask, :], spread)
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        """:meth:`probability` averaged over the node axis, (..., time, cut), without the per-node array."""
+        from .. import _kernels
+        level = np.asarray(self.level, float)
+        lead, (N, T) = level.shape[:-2], level.shape[-2:]
+        spread = np.broadcast_to(np.asarray(self.spread, float), level.shape[:-1] + (1,))[..., 0]
+        cuts = np.ascontiguousarray(np.atleast_1d(np.asarray(cuts, float)))
+        L = int(np.prod(lead)) if lead else 1
+        out = _kernels.normal_mean(np.ascontiguousarray(level).reshape(L, N, T),
+                                   np.ascontiguousarray(1.0 / spread).reshape(L, N), cuts, np.empty((L, T, cuts.size)))
+        return out.reshape(lead + (T, cuts.size))
 
     def value(self, z) -> np.ndarray:
         """The score of patients with these z (broadcasting against level)."""
@@ -67,7 +87,17 @@ class TabulatedScore:
         return _inverse(self.z, self.score, float(kappa))
 
     def probability(self, cuts) -> np.ndarray:
-        return np.stack([ndtr(-self.zcut(c)) for c in np.asarray(cuts, float)], axis=-1)
+        return np.stack([normal_cdf(-self.zcut(c)) for c in np.asarray(cuts, float)], axis=-1)
+
+    def nodes(self, mask) -> "TabulatedScore":
+        return TabulatedScore(self.z, np.asarray(self.score)[..., mask, :, :])
+
+    def nodes(self, mask) -> "Mixture":
+        weights = tuple(np.asarray(w)[..., mask] if np.ndim(w) else w for w in self.weights)
+        return Mixture(weights, tuple(s.nodes(mask) for s in self.scores))
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        return self.probability(cuts).mean(axis=-3)
 
     def value(self, z) -> np.ndarray:
         """The score of patients with these z (broadcasting against the score without its grid
@@ -94,6 +124,9 @@ class Mixture:
 
     def probability(self, cuts) -> np.ndarray:
         return sum(np.asarray(w)[..., None, None] * s.probability(cuts) for w, s in zip(self.weights, self.scores))
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        return self.probability(cuts).mean(axis=-3)
 
 
 def _inverse(z, score, kappa) -> np.ndarray:

@@ -85,17 +85,42 @@ def _kernel_events(events: Events, mesh) -> tuple:
             np.ascontiguousarray(ev_amount, dtype=float), bool(np.any(ev_kind == 2)))
 
 
-def on_mesh(model, individual, events: Events, mesh, response=None, store: bool = True, out=None):
+class Tables:
+    """Propagator tables of one population's patients for a set of panel lengths, shared by the
+    meshes (of several dosing histories) that use them (:func:`pkpd._kernels.linear_tables`)."""
+
+    def __init__(self, model, individual, meshes, infusions: bool):
+        from .. import _kernels
+        n = np.asarray(individual["CL"]).size
+        self.rates = _rates(model, individual, n)
+        self.classes = np.unique(np.concatenate([mesh.kernel_args[0] for mesh in meshes]))
+        x = meshes[0].kernel_args[1]
+        blocks = -(-n // _kernels.BLOCK)
+        self.infusions = bool(infusions)
+        ka, k10, k12, k21, inv_v, two = self.rates
+        self.node, self.end = _kernels.linear_tables(
+            ka, k10, k12, k21, inv_v, two, self.infusions, self.classes, x,
+            np.zeros((blocks, self.classes.size, x.size, _kernels.N_NODE_ENTRIES, _kernels.BLOCK)),
+            np.zeros((blocks, self.classes.size, _kernels.N_END_ENTRIES, _kernels.BLOCK)))
+
+    def class_map(self, mesh) -> np.ndarray:
+        return np.searchsorted(self.classes, mesh.kernel_args[0]).astype(np.int64)
+
+
+def on_mesh(model, individual, events: Events, mesh, response=None, store: bool = True, out=None,
+            tables: Tables | None = None):
     """Concentrations along a mesh for the mesh kernel (:func:`pkpd._kernels.linear_mesh`).
 
-    Returns (nodes, conc, edges): concentrations (mg/L) at the mesh's nodes (segment, node,
-    patient), at its output times (patient, T) and at each segment's start (after a dose
-    there) and end (before one), (segment, 2, patient); with ``store=False`` nodes and edges
+    Returns (nodes, conc, edges): concentrations (mg/L) at the mesh's nodes (block, segment,
+    node, lane; :func:`pkpd.response._quadrature.to_blocks`), at its output times (patient, T)
+    and at each segment's start (after a dose there) and end (before one), (block, segment, 2,
+    lane); with ``store=False`` nodes and edges
     are None (not computed). With ``response`` = (k, base, amp, c50, hill, y0), arrays of
     length 1 or one per patient, the exact solution (patient, T) of
     y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0, computed in the same pass, is
     returned fourth. ``out``: arrays (patient, T) to write the concentrations (and the
-    response) into.
+    response) into. ``tables``: these patients' propagators for the mesh's panel lengths, if
+    at hand (:class:`Tables`, shared by several meshes).
 
     ``events`` are the regimen's (:func:`regimen_events`, which :func:`supports`); ``mesh``
     is a :class:`pkpd.response.Mesh` with every event time before its last output among its
@@ -103,11 +128,18 @@ def on_mesh(model, individual, events: Events, mesh, response=None, store: bool 
     """
     from .. import _kernels
     n = events.n
-    ka, k10, k12, k21, inv_v, two = _rates(model, individual, n)
     has_event, ev_point, ev_kind, ev_amount, infusions = _kernel_events(events, mesh)
+    if tables is not None and (infusions and not tables.infusions):
+        tables = None
+    ka, k10, k12, k21, inv_v, two = _rates(model, individual, n) if tables is None else tables.rates
+    if tables is None:
+        given = (np.zeros((0, 0, 0, 0, 0)), np.zeros((0, 0, 0, 0)), np.zeros(0, np.int64))
+    else:
+        given = (tables.node, tables.end, tables.class_map(mesh))
     G, m, T = mesh.n_segments, mesh.tau.shape[1], mesh.times.size
-    nodes = np.empty((G, m, n)) if store else np.empty((0, 0, 0))
-    edges = np.empty((G, 2, n)) if store else np.empty((0, 0, 0))
+    blocks, B = -(-n // _kernels.BLOCK), _kernels.BLOCK
+    nodes = np.empty((blocks, G, m, B)) if store else np.empty((0, 0, 0, 0))
+    edges = np.empty((blocks, G, 2, B)) if store else np.empty((0, 0, 0, 0))
     conc = np.empty((n, T)) if out is None else out[0]
     if response is None:
         pd = (np.ones(1), np.zeros(1), np.zeros(1), np.ones(1), np.ones(1), np.zeros(1))
@@ -115,7 +147,28 @@ def on_mesh(model, individual, events: Events, mesh, response=None, store: bool 
     else:
         pd = tuple(np.ascontiguousarray(np.atleast_1d(np.asarray(v, float))) for v in response)
         out_y = np.empty((n, T)) if out is None else out[1]
-    _kernels.linear_mesh(ka, k10, k12, k21, inv_v, two, infusions, *mesh.kernel_args, has_event, ev_point, ev_kind,
-                         ev_amount, nodes, edges, conc, *pd, out_y)
+    _kernels.linear_mesh(ka, k10, k12, k21, inv_v, two, infusions or (tables is not None and tables.infusions),
+                         *mesh.kernel_args, has_event, ev_point, ev_kind, ev_amount, *given, nodes, edges, conc, *pd,
+                         out_y)
     result = (nodes if store else None, conc, edges if store else None)
     return result if response is None else result + (out_y,)
+
+
+class MeshSource:
+    """A linear model's concentrations along a mesh, computed when asked for: the ``source`` of a
+    :class:`pkpd.response.Trajectory` (``store``: nodes, conc and edges; ``respond``: conc and a
+    first-order Hill response in one pass, nothing stored)."""
+
+    def __init__(self, model, individual, events: Events, mesh, tables: Tables | None = None):
+        self.model, self.individual, self.events, self.mesh, self.tables = model, individual, events, mesh, tables
+        self.n = events.n
+        # No dose before the last output (placebo): the concentrations are 0 throughout.
+        self.zero = not bool(np.any(changes(events) & (events.time <= float(mesh.times[-1]))))
+
+    def store(self):
+        return on_mesh(self.model, self.individual, self.events, self.mesh, tables=self.tables)
+
+    def respond(self, k, base, amp, c50, hill, y0):
+        _, conc, _, y = on_mesh(self.model, self.individual, self.events, self.mesh, (k, base, amp, c50, hill, y0),
+                                store=False, tables=self.tables)
+        return conc, y

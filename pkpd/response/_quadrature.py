@@ -28,8 +28,8 @@ of a tight-tolerance ODE solution; tests/accuracy/test_exact_pd.py pins 1e-8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -97,10 +97,13 @@ class Mesh:
                 side_ptr.astype(np.int64), int(self.n_main), value_out)
 
 
+@lru_cache(maxsize=32)
 def _unit_rule(order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1]."""
+    """Gauss-Legendre nodes and weights on [0, 1] (read-only, computed once per order)."""
     x, w = leggauss(int(order))
-    return (x + 1.0) / 2.0, w / 2.0
+    x, w = (x + 1.0) / 2.0, w / 2.0
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DEFAULT_FIRST,
@@ -143,46 +146,91 @@ def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DE
                 unit_nodes=x, unit_weights=w)
 
 
-@dataclass(frozen=True, eq=False)
+def to_blocks(values: np.ndarray) -> np.ndarray:
+    """(row, ...) -> the compiled kernels' block-major layout (block, ..., lane), rows padded to
+    whole blocks of :data:`pkpd._kernels.BLOCK` (with their last value)."""
+    from .. import _kernels
+    B = _kernels.BLOCK
+    values = np.asarray(values, float)
+    n = values.shape[0]
+    blocks = -(-n // B)
+    padded = np.concatenate([values, np.repeat(values[-1:], blocks * B - n, axis=0)]) if blocks * B > n else values
+    return np.ascontiguousarray(np.moveaxis(padded.reshape((blocks, B) + values.shape[1:]), 1, -1))
+
+
+def from_blocks(values: np.ndarray, n: int) -> np.ndarray:
+    """The inverse of :func:`to_blocks`: (block, ..., lane) -> (row, ...) for n rows."""
+    rows = np.moveaxis(values, -1, 1)
+    return rows.reshape((-1,) + rows.shape[2:])[:n]
+
+
 class Trajectory:
     """Concentrations along a mesh: at its nodes, at its output times (row, T) and at each
     segment's start and end (needed by :meth:`effect_site`).
 
-    Node values are kept node-major, ``nodes`` (segment, node, row), so that the compiled
-    kernels run across rows (patients) in SIMD lanes; :attr:`node_conc` is the (row,
-    segment, node) view. ``edges`` is (segment, 2, row) or None.
+    Node values are kept block-major, ``nodes`` (block, segment, node, lane; see
+    :func:`to_blocks`), so that the compiled kernels run across rows (patients) in SIMD lanes;
+    :attr:`node_conc` gives them as (row, segment, node). ``edges`` is (block, segment, 2,
+    lane) or None.
+
+    A trajectory may be given a ``source`` instead of the arrays (an object with ``n``,
+    ``store()``, returning nodes, conc and edges, and ``respond(k, base, amp, c50, hill, y0)``,
+    returning conc and the response of :meth:`first_order_hill`): the arrays are then computed
+    when first asked for, and a first :meth:`first_order_hill` runs in the same pass as the
+    concentrations without storing the node values (a single evaluation, such as
+    :func:`pkpd.response_rates`, never writes them).
     """
 
-    mesh: Mesh
-    nodes: np.ndarray
-    conc: np.ndarray
-    edges: np.ndarray | None = None
-    _memo: dict = field(default_factory=dict, repr=False)
+    def __init__(self, mesh: Mesh, nodes=None, conc=None, edges=None, source=None, n: int | None = None):
+        if nodes is None and source is None:
+            raise PkpdError("internal: a trajectory needs its node values or a source for them")
+        self.mesh, self._nodes, self._conc, self._edges, self._source = mesh, nodes, conc, edges, source
+        self._n = source.n if n is None and source is not None else (conc.shape[0] if n is None else int(n))
+        self._memo, self._responded = {}, False
 
     @classmethod
     def from_rows(cls, mesh: Mesh, node_conc, conc, edges=None) -> "Trajectory":
         """A trajectory from concentrations at the nodes (row, segment, node), at the outputs (row, T)
         and, optionally, at the segments' starts and ends (row, segment, 2)."""
-        nodes = np.ascontiguousarray(np.moveaxis(np.asarray(node_conc, float), 0, -1))
-        edge = None if edges is None else np.ascontiguousarray(np.moveaxis(np.asarray(edges, float), 0, -1))
-        return cls(mesh, nodes, np.asarray(conc, float), edge)
+        conc = np.asarray(conc, float)
+        return cls(mesh, to_blocks(node_conc), conc, None if edges is None else to_blocks(edges), n=conc.shape[0])
+
+    def _fill(self) -> None:
+        if self._nodes is None:
+            self._nodes, self._conc, self._edges = self._source.store()
+
+    @property
+    def nodes(self) -> np.ndarray:
+        self._fill()
+        return self._nodes
+
+    @property
+    def conc(self) -> np.ndarray:
+        if self._conc is None:
+            self._fill()
+        return self._conc
+
+    @property
+    def edges(self) -> np.ndarray | None:
+        self._fill()
+        return self._edges
 
     @property
     def n(self) -> int:
-        return self.nodes.shape[2]
+        return self._n
 
     @property
     def node_conc(self) -> np.ndarray:
-        """Concentrations at the nodes, (row, segment, node) (a view of :attr:`nodes`)."""
-        return np.moveaxis(self.nodes, -1, 0)
+        """Concentrations at the nodes, (row, segment, node)."""
+        return from_blocks(self.nodes, self.n)
 
     def first_order(self, u_nodes, k, y0=0.0) -> np.ndarray:
         """Exact solution (row, T) of y' = k (u(t) - y), y(0) = y0, for u at the nodes (row, segment, node)."""
         from .. import _kernels
-        u = np.broadcast_to(np.asarray(u_nodes, float), self.node_conc.shape)
-        u = np.ascontiguousarray(np.moveaxis(u, 0, -1))
+        shape = (self.n, self.mesh.n_segments, self.mesh.tau.shape[1])
+        u = to_blocks(np.broadcast_to(np.asarray(u_nodes, float), shape))
         out = np.empty((self.n, self.mesh.times.size))
-        return _kernels.first_order(u, *self.mesh.kernel_args, _vector(k), _vector(y0), out)
+        return _kernels.first_order(u, self.n, *self.mesh.kernel_args, _vector(k), _vector(y0), out)
 
     def first_order_hill(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """Exact y (row, T) of y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0.
@@ -192,12 +240,26 @@ class Trajectory:
         reuses them.
         """
         from .. import _kernels
-        arrays = [_vector(x) for x in (k, base, amp, c50, hill, y0)]
-        key = tuple(a.tobytes() for a in arrays)
+        parts = (k, base, amp, c50, hill, y0)
+        key = tuple(float(x) if isinstance(x, (float, int)) or np.ndim(x) == 0 else np.asarray(x, float).tobytes()
+                    for x in parts)
         if key in self._memo:
             return self._memo[key]
-        out = np.empty((self.n, self.mesh.times.size))
-        out = _kernels.first_order_hill(self.nodes, *self.mesh.kernel_args, *arrays, out)
+        arrays = [_vector(x) for x in parts]
+        if self._nodes is None and getattr(self._source, "zero", False):  # no drug: C = 0, f(C) = 0
+            decay = np.exp(-np.outer(arrays[0], self.mesh.times))
+            base, y0 = arrays[1][:, None], arrays[5][:, None]
+            out = np.ascontiguousarray(np.broadcast_to(y0 * decay + base * (1.0 - decay), (self.n, self.mesh.times.size)))
+            if self._conc is None:
+                self._conc = np.zeros((self.n, self.mesh.times.size))
+        elif self._nodes is None and not self._responded:  # the first response: in the concentrations' pass
+            conc, out = self._source.respond(*arrays)
+            self._responded = True
+            if self._conc is None:
+                self._conc = conc
+        else:  # later ones (a fit varying the response's parameters) from the stored node values
+            out = np.empty((self.n, self.mesh.times.size))
+            out = _kernels.first_order_hill(self.nodes, self.n, *self.mesh.kernel_args, *arrays, out)
         self._remember(key, out)
         return out
 
@@ -215,7 +277,7 @@ class Trajectory:
         (spectral accuracy), the outer integral from the same Gauss-Legendre rule.
         """
         m = self.mesh
-        g = np.broadcast_to(np.asarray(g_nodes, float), self.node_conc.shape)
+        g = np.broadcast_to(np.asarray(g_nodes, float), (self.n, m.n_segments, m.tau.shape[1]))
         n = g.shape[0]
         kin = np.broadcast_to(np.asarray(kin, float), (n,))
         kout = np.broadcast_to(np.asarray(kout, float), (n,))
@@ -252,9 +314,9 @@ class Trajectory:
         coef = np.linalg.inv(np.vander(xs, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
         nodes = np.empty_like(self.nodes)
         out = np.empty((self.n, m.times.size))
-        _kernels.effect_site(self.nodes, self.edges, class_len, xs, coef, seg_class, side_ptr, n_main, value_out,
-                             _vector(ke0), nodes, out)
-        result = Trajectory(m, nodes, out)
+        _kernels.effect_site(self.nodes, self.edges, self.n, class_len, xs, coef, seg_class, side_ptr, n_main,
+                             value_out, _vector(ke0), nodes, out)
+        result = Trajectory(m, nodes, out, n=self.n)
         self._remember(key, result)
         return result
 
@@ -264,7 +326,7 @@ class Trajectory:
         d = np.asarray(k).size
         out = np.empty((d, self.n, self.mesh.times.size))
         arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(x, float), (d,))) for x in (k, base, amp, c50, hill)]
-        return _kernels.first_order_hill_draws(self.nodes, *self.mesh.kernel_args, *arrays, float(y0), out)
+        return _kernels.first_order_hill_draws(self.nodes, self.n, *self.mesh.kernel_args, *arrays, float(y0), out)
 
 
 def _integration_matrix(order: int) -> np.ndarray:
