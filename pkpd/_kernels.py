@@ -6,7 +6,9 @@ kernel compiles it (about a second); numba caches the machine code next to this 
 
 Parameter arrays have length 1 (shared by every row) or one entry per row. The loops release
 the GIL, so chunks computed on threads run in parallel. Kernels marked ``error_model="numpy"``
-divide without Python's zero-division check, which lets their loops compile to SIMD code.
+divide without Python's zero-division check, which lets their loops compile to SIMD code, and
+``fastmath={"contract"}`` lets a multiply and an add fuse into one correctly rounded step (no
+other reassociation).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ _LN2_LO = 1.90821492927058770002e-10
 _EXP_FLOOR = -708.0                   # exp is subnormal below: taken as 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def vexp(x, out, scratch, n):
     """out[:n] = exp(x[:n]) for x <= 709: relative error below 3e-16; 0 below -708 (where exp is
     subnormal, below 3.3e-308). ``scratch``: a float array of at least n entries."""
@@ -85,7 +87,7 @@ def vexp(x, out, scratch, n):
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _phi_small(x):
     """(1 - e^-x)/x for 0 <= x <= 0.5 by its Taylor series (truncation below 2e-18)."""
     p = 1.0 / 1307674368000.0
@@ -105,7 +107,7 @@ def _phi_small(x):
     return p * -x + 1.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _tphi(tau, lam, e):
     """integral_0^tau e^{-lam s} ds = tau phi(lam tau), given e = e^{-lam tau} (lam >= 0)."""
     x = lam * tau
@@ -114,7 +116,7 @@ def _tphi(tau, lam, e):
     return tau * _phi_small(x)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _conv(tau, a, b, ea, eb):
     """integral_0^tau e^{-b (tau - s)} e^{-a s} ds, given ea = e^{-a tau} and eb = e^{-b tau}:
     (eb - ea)/(a - b), or its series form where that cancels (exact when a = b)."""
@@ -140,7 +142,7 @@ N_NODE_ENTRIES = 4  # central amount from central, peripheral, depot amounts and
 N_END_ENTRIES = 9   # those, the same four for the peripheral amount, and depot from depot
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _lanes(a, lo, nb, out):
     """out[:nb] = a[lo:lo + nb], or a[0] in every lane when a has length 1."""
     if a.shape[0] == 1:
@@ -150,7 +152,7 @@ def _lanes(a, lo, nb, out):
         out[:nb] = a[lo:lo + nb]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _propagators(tau, nb, ka, k10, k12, k21, alpha, beta, two, infusions, node, out, work):
     """The exact response over tau of each lane's linear system (rate constants ka, k10, k12, k21
     and the two-compartment alpha, beta, per lane), out (entry, lane): see N_NODE_ENTRIES and
@@ -219,7 +221,7 @@ def _propagators(tau, nb, ka, k10, k12, k21, alpha, beta, two, infusions, node, 
             out[8, j] = e3[j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _block_tables(lo, nb, ka, k10, k12, k21, inv_v, two, infusions, class_len, x, TN, TE, lanes, work):
     """The propagators of patients lo .. lo + nb - 1 for every class of panel lengths: TN (class,
     node, N_NODE_ENTRIES, lane) at the node offsets, divided by V (they give concentrations),
@@ -246,7 +248,7 @@ def _block_tables(lo, nb, ka, k10, k12, k21, inv_v, two, infusions, class_len, x
         _propagators(h, nb, la, l10, l12, l21, alpha, beta, two, infusions, False, TE[c], work)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def linear_tables(ka, k10, k12, k21, inv_v, two, infusions, class_len, x, TN, TE):
     """:func:`_block_tables` for every block of BLOCK patients: TN (block, class, node,
     N_NODE_ENTRIES, lane), TE (block, class, N_END_ENTRIES, lane). Meshes that share patients
@@ -259,7 +261,7 @@ def linear_tables(ka, k10, k12, k21, inv_v, two, infusions, class_len, x, TN, TE
     return TN, TE
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _turnover_weights(k, nb, class_len, x, w, W, D, xs, scratch):
     """D[c] = e^{-k h}, W[c, q] = k w_q h e^{-k h (1 - x_q)} for each lane's k: the exact step of
     y' = k (u - y) over a panel of length h."""
@@ -276,7 +278,7 @@ def _turnover_weights(k, nb, class_len, x, w, W, D, xs, scratch):
                 W[c, q, j] *= k[j] * w[q] * h
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _hill_step(c, nb, m, V, g, W, D, c50, c50h, hill, unit, shared, base, amp, y0, y1, acc):
     """y1 = the exact step of y' = k (base + amp f(C) - y) from y0 over a panel of class c, with
     f = C^h/(c50^h + C^h) at the panel's nodes, C = V[g, node, lane]. ``unit``: every hill is 1;
@@ -306,7 +308,7 @@ def _hill_step(c, nb, m, V, g, W, D, c50, c50h, hill, unit, shared, base, amp, y
     _turnover_end(c, nb, D, shared, base, amp, y0, y1, acc)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _turnover_end(c, nb, D, shared, base, amp, y0, y1, acc):
     if shared:
         d, b, a = D[c, 0], base[0], amp[0]
@@ -318,7 +320,7 @@ def _turnover_end(c, nb, D, shared, base, amp, y0, y1, acc):
             y1[j] = d * y0[j] + base[j] * (1.0 - d) + amp[j] * acc[j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _pk_hill_step(ct, c, nb, m, TN, ad, ac, ap, rc, simple, W, D, c50, shared, base, amp, y0, y1, acc):
     """:func:`_pk_step`'s node concentrations (table class ct) and :func:`_hill_step` (class c, hill 1)
     in one loop per node, the concentrations never stored."""
@@ -342,7 +344,7 @@ def _pk_hill_step(ct, c, nb, m, TN, ad, ac, ap, rc, simple, W, D, c50, shared, b
     _turnover_end(c, nb, D, shared, base, amp, y0, y1, acc)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _pk_end(c, nb, TE, ad, ac, ap, rc, simple, ad1, ac1, ap1):
     """The amounts at the end of a panel of class c (ad1, ac1, ap1) from those at its start."""
     # One output array per loop: with more, the compiler's run-time overlap checks defeat SIMD.
@@ -358,7 +360,7 @@ def _pk_end(c, nb, TE, ad, ac, ap, rc, simple, ad1, ac1, ap1):
         ad1[j] = TE[c, 8, j] * ad[j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _pk_step(c, nb, m, TN, TE, ad, ac, ap, rc, simple, V, g, ad1, ac1, ap1):
     """Concentrations at the nodes of a panel of class c into V[g] (node, lane), and the amounts at
     its end (ad1, ac1, ap1), from the amounts and central infusion rate at its start (TN holds
@@ -373,7 +375,7 @@ def _pk_step(c, nb, m, TN, TE, ad, ac, ap, rc, simple, V, g, ad1, ac1, ap1):
     _pk_end(c, nb, TE, ad, ac, ap, rc, simple, ad1, ac1, ap1)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _input_step(c, nb, m, U, g, W, D, y0, y1):
     """y1 = the exact step of y' = k (u - y) from y0 over a panel of class c, u = U[g, node, lane]."""
     for j in range(nb):
@@ -383,7 +385,7 @@ def _input_step(c, nb, m, U, g, W, D, y0, y1):
             y1[j] += W[c, q, j] * U[g, q, j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _unload(buf, lo, nb, out):
     """out[lo + j, :] = buf[:, j]: a block's outputs (output, lane) into the rows of out."""
     for j in range(nb):
@@ -391,7 +393,7 @@ def _unload(buf, lo, nb, out):
             out[lo + j, o] = buf[o, j]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def linear_mesh(ka, k10, k12, k21, inv_v, two, infusions, class_len, x, w, seg_class, side_ptr, n_main, value_out,
                 has_event, ev_point, ev_kind, ev_amount, tables_n, tables_e, class_map, nodes, edges, out_conc,
                 k, base, amp, c50, hill, y0, out_y):
@@ -542,7 +544,7 @@ def linear_mesh(ka, k10, k12, k21, inv_v, two, infusions, class_len, x, w, seg_c
     return out_conc
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def first_order_hill(nodes, n, class_len, x, w, seg_class, side_ptr, n_main, value_out, k, base, amp, c50, hill, y0,
                      out):
     """y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0, exact up to the quadrature, for the
@@ -596,7 +598,7 @@ def first_order_hill(nodes, n, class_len, x, w, seg_class, side_ptr, n_main, val
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def first_order_hill_draws(nodes, n, class_len, x, w, seg_class, side_ptr, n_main, value_out, k, base, amp, c50, hill,
                            y0, out):
     """:func:`first_order_hill` for many parameter sets, k, base, amp, c50, hill of shape (draw,),
@@ -644,7 +646,7 @@ def first_order_hill_draws(nodes, n, class_len, x, w, seg_class, side_ptr, n_mai
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def first_order(u, n, class_len, x, w, seg_class, side_ptr, n_main, value_out, k, y0, out):
     """y' = k (u(t) - y), y(0) = y0, for an input given at a mesh's nodes, u (block, segment, node,
     lane) for n patients; k and y0 of length 1 or one per patient; out (patient, output)."""
@@ -734,7 +736,7 @@ def _effect_tables(k, class_len, xs, coef, W, E):
             E[c, q] = math.exp(-k * tau)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def effect_site(conc, edges, n, class_len, xs, coef, seg_class, side_ptr, n_main, value_out, ke0, nodes, out):
     """C_e' = ke0 (C - C_e), C_e(0) = 0, with C the interpolating polynomial of each segment's
     start, node and end values (conc (block, segment, node, lane), edges (block, segment, 2,
@@ -818,7 +820,7 @@ _MILLS = np.array([1.8932190633084827, -1.5237709108199564, 0.970409554868258, -
 _INV_SQRT_2PI = 0.3989422804014327
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _ndtr_block(z, out, n, e, x, scratch):
     """out[:n] = Phi(z[:n]) (NaN stays NaN); e, x, scratch: float arrays of at least n entries."""
     for j in range(n):
@@ -828,7 +830,8 @@ def _ndtr_block(z, out, n, e, x, scratch):
     P = _MILLS
     for j in range(n):
         a = min(abs(z[j]), 40.0)
-        t = (a - _MILLS_K) / (a + _MILLS_K)
+        inv = 1.0 / (a + _MILLS_K)
+        t = (a - _MILLS_K) * inv
         t2 = t * t
         t4 = t2 * t2
         t8 = t4 * t4
@@ -838,7 +841,7 @@ def _ndtr_block(z, out, n, e, x, scratch):
         r3 = (P[12] + P[13] * t) + (P[14] + P[15] * t) * t2
         r4 = (P[16] + P[17] * t) + (P[18] + P[19] * t) * t2
         h = (r0 + r1 * t4) + (r2 + r3 * t4) * t8 + (r4 + P[20] * t4) * (t8 * t8)
-        lower = e[j] * h / (a + _MILLS_K) * _INV_SQRT_2PI
+        lower = e[j] * h * inv * _INV_SQRT_2PI
         zj = z[j]
         out[j] = lower if zj <= 0.0 else (1.0 - lower if zj > 0.0 else zj)
 
@@ -846,7 +849,7 @@ def _ndtr_block(z, out, n, e, x, scratch):
 _NDTR_CHUNK = 1024
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def ndtr(z, out):
     """out = Phi(z), the standard normal CDF, for 1-d arrays."""
     C = _NDTR_CHUNK
@@ -860,7 +863,7 @@ def ndtr(z, out):
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def normal_mean(level, inv_spread, cuts, out):
     """out[l, t, e] = the mean over i of Phi((level[l, i, t] - cuts[e]) * inv_spread[l, i]):
     responder rates, the mean over nodes of each node's probability, without the per-node array."""

@@ -339,6 +339,18 @@ class RateEngine:
         return out
 
     # -- many parameter sets at once -------------------------------------------------------
+    def _node_sets(self, sets: list) -> list:
+        """:meth:`node_values` of each parameter set. When two of them show every node taking the
+        set's own value of each varying parameter (no variability, covariate or weight effect on
+        it), the others are filled in directly instead of through the population's mapping."""
+        if len(sets) < 2:
+            return [self.node_values(v) for v in sets]
+        probes = [self.node_values(v) for v in sets[:2]]
+        direct = all(isinstance(p[k], float) and p[k] == v[k] for p, v in zip(probes, sets[:2]) for k in v)
+        if not direct:
+            return probes + [self.node_values(v) for v in sets[2:]]
+        return probes + [dict(probes[0], **v) for v in sets[2:]]
+
     def rates_draws(self, draws: Mapping[str, np.ndarray], endpoints: EndpointFamily | None = None,
                     chunk: int = 50, progress=None):
         """Rates for many parameter sets: ``draws`` maps names to arrays (n_draws,).
@@ -361,7 +373,7 @@ class RateEngine:
                 for i, values in zip(range(sl.start, sl.stop), sets):
                     rates[i], fired[i] = self.evaluate(values, endpoints)
             else:
-                node_sets = [self.node_values(v) for v in sets]
+                node_sets = self._node_sets(sets)
                 spread = np.array([self.spread(v) for v in sets])[:, None, None] \
                     if self.response.spread_parameter else None
                 scores = [_as_score(self.response.latent_draws(traj, node_sets), spread) for traj in self.trajectories()]

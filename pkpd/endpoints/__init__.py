@@ -20,5 +20,5 @@ EASI = register_endpoint_family(EndpointFamily(
     description="improvement of the Eczema Area and Severity Index from baseline",
     source="EASI-x: at least x% improvement from baseline"), replace=True)
 
-__all__ = ["EASI", "EndpointFamily", "LinearScore", "Mixture", "PASI", "TabulatedScore", "from_categories", "interval_probability", "responder_probability",
-           "split_by_rules", "to_categories"]
+__all__ = ["EASI", "EndpointFamily", "LinearScore", "Mixture", "PASI", "TabulatedScore", "from_categories", "interval_probability", "normal_cdf",
+           "responder_probability", "split_by_rules", "to_categories"]

@@ -92,10 +92,6 @@ class TabulatedScore:
     def nodes(self, mask) -> "TabulatedScore":
         return TabulatedScore(self.z, np.asarray(self.score)[..., mask, :, :])
 
-    def nodes(self, mask) -> "Mixture":
-        weights = tuple(np.asarray(w)[..., mask] if np.ndim(w) else w for w in self.weights)
-        return Mixture(weights, tuple(s.nodes(mask) for s in self.scores))
-
     def mean_probability(self, cuts) -> np.ndarray:
         return self.probability(cuts).mean(axis=-3)
 
@@ -124,6 +120,10 @@ class Mixture:
 
     def probability(self, cuts) -> np.ndarray:
         return sum(np.asarray(w)[..., None, None] * s.probability(cuts) for w, s in zip(self.weights, self.scores))
+
+    def nodes(self, mask) -> "Mixture":
+        weights = tuple(np.asarray(w)[..., mask] if np.ndim(w) else w for w in self.weights)
+        return Mixture(weights, tuple(s.nodes(mask) for s in self.scores))
 
     def mean_probability(self, cuts) -> np.ndarray:
         return self.probability(cuts).mean(axis=-3)

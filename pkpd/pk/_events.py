@@ -87,7 +87,8 @@ class Events:
     ``bolus`` and ``rate`` (n, J, 2) are the amount (mg) added to and the change of the
     infusion rate (mg/day) into (depot, central); ``reset`` resets the state before the
     rest of the event; ``ss`` indexes ``steady`` (-1: none); ``record`` is the record whose
-    parameters hold on the step that ends at the event. Outputs: ``out_time`` (n, K) in
+    parameters hold on the step that ends at the event; ``same_rows``: every subject has the
+    first one's events and outputs (they were resolved once and copied). Outputs: ``out_time`` (n, K) in
     days, ``out_record`` (n, K) the record whose parameters hold there, and
     :attr:`out_position` (n, K), the number of events applied before each output. With
     output times common to all subjects, ``event_slot`` (n, J) is the first output after
@@ -105,6 +106,7 @@ class Events:
     out_record: np.ndarray
     positions: np.ndarray | None = None
     event_slot: np.ndarray | None = None
+    same_rows: bool = False  # every subject's events are the first's (one pattern, copied)
 
     @property
     def n(self) -> int:
@@ -137,7 +139,7 @@ class Events:
                       ss=ss, record=self.record[rows], steady=steady,
                       out_time=self.out_time[rows], out_record=self.out_record[rows],
                       positions=None if self.positions is None else self.positions[rows],
-                      event_slot=None if self.event_slot is None else self.event_slot[rows])
+                      event_slot=None if self.event_slot is None else self.event_slot[rows], same_rows=self.same_rows)
 
     @property
     def shared_clock(self) -> bool:
@@ -206,7 +208,7 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
                   ss=ss, record=ev.record[inverse], steady=steady, out_time=ev.out_time[inverse],
                   out_record=ev.out_record[inverse],
                   positions=None if ev.positions is None else ev.positions[inverse],
-                  event_slot=None if ev.event_slot is None else ev.event_slot[inverse])
+                  event_slot=None if ev.event_slot is None else ev.event_slot[inverse], same_rows=first.size == 1)
 
 
 def _same_rows(column, n: int) -> bool:

@@ -39,6 +39,8 @@ def changes(events: Events) -> np.ndarray:
 
 def breakpoints(events: Events, horizon: float) -> np.ndarray:
     """Times (days) up to ``horizon`` where any patient's concentration has a kink or a jump."""
+    if events.same_rows and events.n > 1:
+        events = events.rows(slice(0, 1))
     t = events.time[changes(events)]
     return np.unique(t[t <= horizon])
 
@@ -64,6 +66,10 @@ def _kernel_events(events: Events, mesh) -> tuple:
     central compartment, 2 a change of the central infusion rate; -1 nothing) and amount of
     each input; which main points have any; whether any patient is infused."""
     n = events.n
+    if events.same_rows and n > 1:  # one subject's inputs, copied to all
+        has_event, ev_point, ev_kind, ev_amount, infusions = _kernel_events(events.rows(slice(0, 1)), mesh)
+        return (has_event,) + tuple(np.ascontiguousarray(np.broadcast_to(a, (n, a.shape[1])))
+                                    for a in (ev_point, ev_kind, ev_amount)) + (infusions,)
     horizon = float(mesh.times[-1])
     points = np.concatenate([[0.0], (mesh.start + mesh.length)[: mesh.n_main]])
     amount = np.stack([events.bolus[:, :, DEPOT], events.bolus[:, :, CENTRAL], events.rate[:, :, CENTRAL]], axis=2)
@@ -163,7 +169,8 @@ class MeshSource:
         self.model, self.individual, self.events, self.mesh, self.tables = model, individual, events, mesh, tables
         self.n = events.n
         # No dose before the last output (placebo): the concentrations are 0 throughout.
-        self.zero = not bool(np.any(changes(events) & (events.time <= float(mesh.times[-1]))))
+        first = events.rows(slice(0, 1)) if events.same_rows and events.n > 1 else events
+        self.zero = not bool(np.any(changes(first) & (first.time <= float(mesh.times[-1]))))
 
     def store(self):
         return on_mesh(self.model, self.individual, self.events, self.mesh, tables=self.tables)

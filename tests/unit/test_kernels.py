@@ -56,3 +56,16 @@ def test_mean_probability_is_the_mean_over_nodes():
     same = LinearScore(np.broadcast_to(level[:, :1], level.shape), spread)  # every node alike: one is enough
     np.testing.assert_allclose(same.mean_probability(cuts), ndtr((level[:, 0, :, None] - cuts) / spread),
                                rtol=1e-13, atol=1e-15)
+
+
+def test_scores_of_a_subset_of_nodes_give_that_subset_s_mean():
+    from pkpd.endpoints import Mixture, TabulatedScore
+    rng = np.random.default_rng(2)
+    cuts = np.array([0.1, 0.9])
+    mask = rng.random(40) < 0.5
+    tab = TabulatedScore(np.linspace(-3, 3, 7), np.sort(rng.normal(0, 1, (40, 5, 7)), axis=-1))
+    lin = LinearScore(rng.normal(0, 1, (40, 5)), 0.7)
+    mix = Mixture((rng.uniform(0, 1, 40), 0.3), (lin, LinearScore(rng.normal(0, 1, (40, 5)), 0.7)))
+    for score in (lin, tab, mix):
+        np.testing.assert_allclose(score.nodes(mask).mean_probability(cuts), score.probability(cuts)[mask].mean(axis=0),
+                                   rtol=1e-13, atol=1e-15)
