@@ -1,5 +1,6 @@
 """The compiled building blocks against their references: the vectorising exponential, the
-normal CDF (and how its coefficients were made), the mean of responder probabilities."""
+normal CDF (and how its coefficients were made), the mean of responder probabilities, the
+mesh kernel on rows of shared propagator tables."""
 
 import numpy as np
 from numpy.polynomial import chebyshev
@@ -69,3 +70,29 @@ def test_scores_of_a_subset_of_nodes_give_that_subset_s_mean():
     for score in (lin, tab, mix):
         np.testing.assert_allclose(score.rows(mask).mean_probability(cuts), score.probability(cuts)[mask].mean(axis=0),
                                    rtol=1e-13, atol=1e-15)
+
+
+def test_rows_of_shared_tables_give_each_patient_s_own_concentrations():
+    # Dosing histories read their patient's propagators from tables shared by the engine
+    # (Tables.rows): the mesh kernel gathers each block's lanes, which must equal computing them.
+    import pkpd
+    from pkpd.design import Design, breakpoints, regimen_events
+    from pkpd.pk._on_mesh import Tables, _lanes_used, on_mesh
+    model = pkpd.load_model("ustekinumab_pasi")
+    pop = pkpd.sample_population(model, 150, seed=3, weight=np.linspace(50, 120, 150))
+    ind = pop.individual(model)
+    reg = pkpd.parse_regimen("90 mg IV at week 0 then 45 mg SC at weeks 8, 20")
+    t = np.arange(0, 300, 7.0)
+    events = regimen_events(model, reg, ind, pop.weight, t[-1])
+    mesh = Design().mesh(breakpoints(model, reg, ind, pop.weight, t[-1], events), t)
+    tables = Tables(model, ind, [mesh], True)
+    idx = np.random.default_rng(0).integers(0, 150, 230)  # more rows than patients, repeats, across blocks
+    part = {k: np.asarray(v)[idx] for k, v in ind.items()}
+    ev = regimen_events(model, reg, part, pop.weight[idx], t[-1])
+    shared, own = on_mesh(model, part, ev, mesh, tables=tables.rows(idx)), on_mesh(model, part, ev, mesh)
+    np.testing.assert_allclose(shared[1], own[1], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(_lanes_used(shared[0], idx.size), _lanes_used(own[0], idx.size), rtol=1e-13, atol=1e-14)
+    pd = (0.05, 0.0, 1.0, 0.3, 1.0, 0.0)
+    y_shared = on_mesh(model, part, ev, mesh, response=pd, store=False, tables=tables.rows(idx))[3]
+    np.testing.assert_allclose(y_shared, on_mesh(model, part, ev, mesh, response=pd, store=False)[3],
+                               rtol=1e-13, atol=1e-15)
