@@ -21,6 +21,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA
     os.environ.setdefault(var, "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 
@@ -37,9 +38,9 @@ KOUT, IMAX, IC50 = 0.1, 0.95, 0.5
 
 def model_and_patients(n):
     base = pkpd.load_model("ustekinumab_pk")
-    model = pkpd.Model(base.name, base.structure, base.absorption, base.elimination,
-                       base.parameters + (Parameter("bsv_ka", 0.30, "CV", source="ASSUMPTION: benchmark"),),
-                       population=base.population)
+    # The library model as it is (covariate effects included), with variability on ka added.
+    model = dataclasses.replace(base, parameters=base.parameters + (
+        Parameter("bsv_ka", 0.30, "CV", source="ASSUMPTION: benchmark"),))
     pop = pkpd.sample_population(model, n, seed=1, weight=90.0)
     return model, pop, pop.individual(model)
 

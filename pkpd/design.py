@@ -30,8 +30,8 @@ from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
 from .pk import engine as engine_for
-from .pk._exposure import check_finite, dose_parameters, pk_key
-from .pk._on_mesh import Propagators, on_mesh
+from .pk._exposure import dose_parameters, pk_key
+from .pk._on_mesh import MeshSource, Tables
 from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
@@ -157,23 +157,21 @@ def assemble(mesh: Mesh, main: np.ndarray, side: np.ndarray, edges: np.ndarray |
         times = edge_times(mesh)
         edge = np.stack([edges[:, np.searchsorted(times, mesh.start)],
                          edges[:, np.searchsorted(times, mesh.start + mesh.length - _BEFORE)]], axis=-1)
-    return Trajectory(mesh, np.ascontiguousarray(nodes), side[:, np.searchsorted(side_times, mesh.times)], edge)
+    return Trajectory.from_rows(mesh, nodes, side[:, np.searchsorted(side_times, mesh.times)], edge)
 
 
 def trajectory(model, regimen, individual: Mapping, weight, mesh: Mesh, method: str = "auto",
-               propagators=None, events=None) -> Trajectory:
+               events=None, tables=None) -> Trajectory:
     """A regimen's exact concentrations along a mesh: the mesh kernel for linear models, the PK
     engine at the node times otherwise (and for steady states). ``events``: the regimen's
-    resolved events for these patients, if at hand (:func:`regimen_events`)."""
+    resolved events for these patients, if at hand (:func:`regimen_events`); ``tables``: their
+    propagators (:class:`pkpd.pk._on_mesh.Tables`), if at hand."""
     horizon = float(mesh.times[-1])
     if engine_for(model, method) == "closed_form":
         if events is None:
             events = regimen_events(model, regimen, individual, weight, horizon)
-        if on_mesh_supports(model, events):
-            with np.errstate(over="ignore", invalid="ignore"):
-                nodes, out, edges = on_mesh(model, individual, events, mesh, propagators)
-            check_finite(nodes)
-            return Trajectory(mesh, nodes, out, edges)
+        if on_mesh_supports(model, events):  # computed when first used (a first response without node values)
+            return Trajectory(mesh, source=MeshSource(model, individual, events, mesh, tables))
     main, side = (concentrations(model, regimen, times, individual, weight, method) for times in mesh_times(mesh))
     edges = concentrations(model, regimen, edge_times(mesh), individual, weight, method)
     return assemble(mesh, main, side, edges)
@@ -248,9 +246,18 @@ class RateEngine:
         self.infusions = any(c.route == "infusion" for reg in self.regimens.values()
                              for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
         self.method = engine_for(model, method)
-        self._trajectories, self._pk_key, self._propagators = None, None, None
+        self._values = dict(model.values)  # the model is frozen: its values once
+        self._pk_names = {}  # names that change concentrations, per set of value names (pk_key's)
+        self._trajectories, self._pk_key, self._tables = None, None, None
         # The regimen of each dosing history met in the last evaluation, per regimen (fired rules -> regimen).
         self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
+
+    def _key(self, values: Mapping) -> tuple:
+        """:func:`pkpd.pk._exposure.pk_key` of these values, its names found once per set of names."""
+        names = frozenset(values)
+        if names not in self._pk_names:
+            self._pk_names[names] = tuple(n for n, _ in pk_key(self.model, values))
+        return tuple((n, values[n]) for n in self._pk_names[names])
 
     # -- values ---------------------------------------------------------------------------
     def node_values(self, values: Mapping | None = None) -> dict:
@@ -266,7 +273,7 @@ class RateEngine:
         return v
 
     def spread(self, values: Mapping | None = None) -> float:
-        v = dict(self.model.values, **dict(values or {}))
+        v = dict(self._values, **dict(values or {}))
         s = self.response.spread(v)
         if not s > 0:
             name = self.response.spread_parameter
@@ -280,14 +287,16 @@ class RateEngine:
     def trajectories(self, values: Mapping | None = None) -> list[Trajectory]:
         """Each regimen's concentrations along its mesh before any rule fires (recomputed only when
         PK values change)."""
-        key = pk_key(self.model, dict(self.model.values, **dict(values or {})))
+        key = self._key(dict(self._values, **dict(values or {})))
         if key != self._pk_key:
             individual = self.population.individual(self.model, dict(values or {}))
-            shared = Propagators(self.model, individual, self.meshes, self.infusions) if self.model.is_linear else None
+            tables = None
+            if self.method == "closed_form" and self.model.is_linear:  # propagators shared by the histories
+                tables = Tables(self.model, individual, self.meshes, self.infusions)
             self._trajectories = [trajectory(self.model, reg.base, individual, self.population.weight, mesh,
-                                             self.method, shared)
+                                             self.method, tables=tables)
                                   for reg, mesh in zip(self.regimens.values(), self.meshes)]
-            self._pk_key, self._propagators = key, shared
+            self._pk_key, self._tables = key, tables
         return self._trajectories
 
     def _latent_of(self, values: Mapping | None = None) -> Callable:
@@ -300,7 +309,7 @@ class RateEngine:
 
     def _latent_draws_of(self, draws: list) -> Callable:
         """(trajectory, nodes) -> the scores of those nodes' patients for many parameter sets (draw, ...)."""
-        node_sets = [self.node_values(d) for d in draws]
+        node_sets = self._node_sets(draws)
         spread = np.array([self.spread(d) for d in draws])[:, None, None] if self.response.spread_parameter else None
         where = f"Response model '{self.response.name}'"
         return lambda traj, rows: _as_score(self.response.latent_draws(
@@ -358,7 +367,7 @@ class RateEngine:
         rows = np.concatenate([nodes for _, nodes in batch])
         part = {key: np.asarray(x)[rows] for key, x in individual.items()}
         w = None if weight is None else weight[rows]
-        shared = None if self._propagators is None else self._propagators.rows(rows)
+        shared = None if self._tables is None else self._tables.rows(rows)
         mesh = self.meshes[r]
         if self.method == "closed_form":
             # Nodes of one history whose doses resolve to the same amounts (one weight band) share
@@ -383,10 +392,10 @@ class RateEngine:
                 if events.steady.m == 0:
                     events = events.take(np.concatenate(inverse))
                     if on_mesh_supports(self.model, events):
-                        return trajectory(self.model, None, part, w, mesh, self.method, shared, events)
+                        return trajectory(self.model, None, part, w, mesh, self.method, events, shared)
         table = DoseTable.stack([DoseTable.from_regimen(regimen, nodes.size, None if weight is None else weight[nodes],
                                                         horizon) for regimen, nodes in batch])
-        return trajectory(self.model, table, part, w, mesh, self.method, shared)
+        return trajectory(self.model, table, part, w, mesh, self.method, tables=shared)
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:
@@ -429,7 +438,10 @@ class RateEngine:
         scores, cuts = self.latent(values), self.cuts(endpoints)
         rates = np.empty((len(self.regimens), self.times.size, len(endpoints.names)))
         fired = np.full((len(self.regimens), self.n_rules), np.nan)
-        for r in range(len(self.regimens)):
+        for r, regimen in enumerate(self.regimens.values()):
+            if not regimen.rules:  # no rule machinery: the mean over nodes straight from the scores
+                rates[r] = scores[r].take(self.out_index).mean_probability(cuts)
+                continue
             probs, share = self.probabilities(r, scores, cuts, values)
             rates[r] = probs.mean(axis=0)
             fired[r, :share.shape[-1]] = share.mean(axis=0)
@@ -445,13 +457,34 @@ class RateEngine:
         endpoints = endpoints or self.model.endpoints
         scores, cuts = self.latent(values), self.cuts(endpoints)
         out = np.empty((len(self.regimens), len(masks), self.times.size, len(endpoints.names)))
-        for r in range(len(self.regimens)):
+        for r, regimen in enumerate(self.regimens.values()):
+            if not regimen.rules:  # as evaluate does, so that the group of all nodes gives its rates exactly
+                score = scores[r].take(self.out_index)
+                for g, mask in enumerate(masks):
+                    out[r, g] = score.rows(np.asarray(mask, bool)).mean_probability(cuts)
+                continue
             probs = self.probabilities(r, scores, cuts, values)[0]
             for g, mask in enumerate(masks):
                 out[r, g] = probs[mask].mean(axis=0)
         return out
 
     # -- many parameter sets at once -------------------------------------------------------
+    def _node_sets(self, sets: list) -> list:
+        """:meth:`node_values` of each parameter set. When two of them, differing in every varying
+        parameter, show every node taking the set's own value of each (no variability, covariate or
+        weight effect on it) and every other value unchanged (nothing else derived from them), the
+        others are filled in directly instead of through the population's mapping."""
+        if len(sets) < 2:
+            return [self.node_values(v) for v in sets]
+        probes = [self.node_values(v) for v in sets[:2]]
+        a, b = sets[0], sets[1]
+        direct = set(a) == set(b) and all(k in probes[0] and a[k] != b[k] for k in a) \
+            and all(isinstance(p[k], float) and p[k] == v[k] for p, v in zip(probes, sets[:2]) for k in v) \
+            and all(np.array_equal(probes[0][k], probes[1][k]) for k in probes[0] if k not in a)
+        if not direct:
+            return probes + [self.node_values(v) for v in sets[2:]]
+        return probes + [dict(probes[0], **v) for v in sets[2:]]
+
     def rates_draws(self, draws: Mapping[str, np.ndarray], endpoints: EndpointFamily | None = None,
                     chunk: int = 50, progress=None):
         """Rates for many parameter sets: ``draws`` maps names to arrays (n_draws,).
@@ -476,7 +509,10 @@ class RateEngine:
             else:
                 latent_of = self._latent_draws_of(sets)
                 scores = [latent_of(traj, None) for traj in self.trajectories()]
-                for r in range(len(self.regimens)):
+                for r, regimen in enumerate(self.regimens.values()):
+                    if not regimen.rules:
+                        rates[sl, r] = scores[r].take(self.out_index).mean_probability(cuts)
+                        continue
                     probs, share = self.probabilities(r, scores, cuts, None, latent_of)
                     rates[sl, r] = probs.mean(axis=-3)
                     fired[sl, r, :share.shape[-1]] = share.mean(axis=-2)

@@ -7,7 +7,7 @@ levels, categories and response-guided rules (the same for every response model)
 from ..model import EndpointFamily, register_endpoint_family
 from ._probability import (from_categories, interval_probability, responder_probability, split_by_rules,
                            to_categories)
-from ._scores import LinearScore, Mixture, TabulatedScore
+from ._scores import LinearScore, Mixture, TabulatedScore, normal_cdf
 
 PASI = register_endpoint_family(EndpointFamily(
     "PASI", {"PASI50": 0.50, "PASI75": 0.75, "PASI90": 0.90, "PASI100": 0.995},
@@ -20,5 +20,5 @@ EASI = register_endpoint_family(EndpointFamily(
     description="improvement of the Eczema Area and Severity Index from baseline",
     source="EASI-x: at least x% improvement from baseline"), replace=True)
 
-__all__ = ["EASI", "EndpointFamily", "LinearScore", "Mixture", "PASI", "TabulatedScore", "from_categories", "interval_probability", "responder_probability",
-           "split_by_rules", "to_categories"]
+__all__ = ["EASI", "EndpointFamily", "LinearScore", "Mixture", "PASI", "TabulatedScore", "from_categories", "interval_probability", "normal_cdf",
+           "responder_probability", "split_by_rules", "to_categories"]

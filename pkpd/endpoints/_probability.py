@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy.special import ndtr
 
-from ._scores import Mixture
+from ._scores import Mixture, normal_cdf
 
 
 def responder_probability(level, spread, cuts) -> np.ndarray:
@@ -31,12 +30,12 @@ def responder_probability(level, spread, cuts) -> np.ndarray:
 
     ``spread`` broadcasts against ``level``; ``cuts`` is a 1-D array of score cuts.
     """
-    return ndtr((np.asarray(level)[..., None] - np.asarray(cuts)) / np.asarray(spread, float)[..., None])
+    return normal_cdf((np.asarray(level)[..., None] - np.asarray(cuts)) / np.asarray(spread, float)[..., None])
 
 
 def interval_probability(lo, hi) -> np.ndarray:
     """P(lo <= z < hi) for a standard normal z (0 for empty intervals)."""
-    return np.maximum(ndtr(hi) - ndtr(lo), 0.0)
+    return np.maximum(normal_cdf(hi) - normal_cdf(lo), 0.0)
 
 
 def to_categories(nested, total=1.0) -> np.ndarray:

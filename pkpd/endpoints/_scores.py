@@ -20,7 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+
+
+def normal_cdf(x) -> np.ndarray:
+    """The standard normal CDF, elementwise (compiled: :func:`pkpd._kernels.ndtr`, within 1e-15
+    of scipy.special.ndtr, relative error a^2 * 2e-16 below -a)."""
+    from .. import _kernels
+    x = np.asarray(x, dtype=float)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return _kernels.ndtr(flat, np.empty(flat.size)).reshape(x.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +40,7 @@ class LinearScore:
     spread: np.ndarray
 
     def rows(self, index) -> "LinearScore":
-        """The scores of some of the nodes (``index`` along the node axis)."""
+        """The scores of some of the nodes (``index`` along the node axis: indices or a boolean mask)."""
         spread = self.spread
         if np.ndim(spread) >= 2 and np.shape(spread)[-2] != 1:
             spread = np.asarray(spread)[..., index, :]
@@ -52,7 +60,19 @@ class LinearScore:
 
     def probability(self, cuts) -> np.ndarray:
         """P(score >= cut) on a trailing axis of cuts."""
-        return ndtr((np.asarray(self.level)[..., None] - np.asarray(cuts)) / np.asarray(self.spread)[..., None])
+        return normal_cdf((np.asarray(self.level)[..., None] - np.asarray(cuts)) / np.asarray(self.spread)[..., None])
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        """:meth:`probability` averaged over the node axis, (..., time, cut), without the per-node array."""
+        from .. import _kernels
+        level = np.asarray(self.level, float)
+        lead, (N, T) = level.shape[:-2], level.shape[-2:]
+        spread = np.broadcast_to(np.asarray(self.spread, float), level.shape[:-1] + (1,))[..., 0]
+        cuts = np.ascontiguousarray(np.atleast_1d(np.asarray(cuts, float)))
+        L = int(np.prod(lead)) if lead else 1
+        out = _kernels.normal_mean(np.ascontiguousarray(level).reshape(L, N, T),
+                                   np.ascontiguousarray(1.0 / spread).reshape(L, N), cuts, np.empty((L, T, cuts.size)))
+        return out.reshape(lead + (T, cuts.size))
 
     def value(self, z) -> np.ndarray:
         """The score of patients with these z (broadcasting against level)."""
@@ -90,7 +110,10 @@ class TabulatedScore:
         return _inverse(self.z, self.score, float(kappa))
 
     def probability(self, cuts) -> np.ndarray:
-        return np.stack([ndtr(-self.zcut(c)) for c in np.asarray(cuts, float)], axis=-1)
+        return np.stack([normal_cdf(-self.zcut(c)) for c in np.asarray(cuts, float)], axis=-1)
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        return self.probability(cuts).mean(axis=-3)
 
     def value(self, z) -> np.ndarray:
         """The score of patients with these z (broadcasting against the score without its grid
@@ -123,6 +146,9 @@ class Mixture:
 
     def probability(self, cuts) -> np.ndarray:
         return sum(np.asarray(w)[..., None, None] * s.probability(cuts) for w, s in zip(self.weights, self.scores))
+
+    def mean_probability(self, cuts) -> np.ndarray:
+        return self.probability(cuts).mean(axis=-3)
 
 
 def _inverse(z, score, kappa) -> np.ndarray:

@@ -414,25 +414,53 @@ def _read_priors(model, priors: Mapping | None) -> dict:
     return out
 
 
-def _crossing(f, a: float, b: float, tol: float = 1e-4, max_iter: int = 60) -> float:
-    """The root of f in [a, b], where f(a) < 0 < f(b): regula falsi, Illinois variant."""
-    fa, fb = f(a), f(b)
+def _root_estimate(points) -> float:
+    """Where the curve through the last three (or two) evaluated points [(x, f(x)), ...] meets f = 0:
+    inverse quadratic interpolation (x as a polynomial in f), or the secant; NaN if they coincide."""
+    pts = points[-3:]
+    fs = [p[1] for p in pts]
+    if len(set(fs)) < len(fs):
+        pts = points[-2:]
+        fs = [p[1] for p in pts]
+        if fs[0] == fs[1]:
+            return math.nan
+    x = 0.0
+    for k, (xk, fk) in enumerate(pts):
+        weight = 1.0
+        for j, (_, fj) in enumerate(pts):
+            if j != k:
+                weight *= -fj / (fk - fj)
+        x += xk * weight
+    return x
+
+
+def _crossing(f, points, tol: float = 1e-4, max_iter: int = 60) -> float:
+    """A root of f from evaluated ``points`` [(x, f(x)), ...] that bracket it (some f < 0 < others).
+
+    Inverse quadratic (or secant) steps through the most recent points while they stay well
+    inside the bracket; otherwise regula falsi on the bracket with the Illinois modification.
+    Stops at |f| < tol.
+    """
+    points = list(points)
+    lo = max((p for p in points if p[1] < 0), key=lambda p: p[1])
+    hi = min((p for p in points if p[1] > 0), key=lambda p: p[1])
     side = 0
+    x = lo[0]
     for _ in range(max_iter):
-        x = (a * fb - b * fa) / (fb - fa)
+        x = _root_estimate(points)
+        a, b = sorted((lo[0], hi[0]))
+        margin = 1e-3 * (b - a)
+        if not (a + margin < x < b - margin):
+            fa, fb = lo[1] / (2.0 if side == -1 else 1.0), hi[1] / (2.0 if side == 1 else 1.0)
+            x = (lo[0] * fb - hi[0] * fa) / (fb - fa)  # regula falsi, the Illinois way
         fx = f(x)
-        if abs(fx) < tol or abs(b - a) < 1e-12 * max(1.0, abs(x)):
+        if abs(fx) < tol or abs(hi[0] - lo[0]) < 1e-12 * max(1.0, abs(x)):
             return x
-        if (fx < 0) == (fa < 0):
-            a, fa = x, fx
-            if side == -1:
-                fb /= 2
-            side = -1
+        if fx < 0:
+            side, lo = -1, (x, fx)
         else:
-            b, fb = x, fx
-            if side == 1:
-                fa /= 2
-            side = 1
+            side, hi = 1, (x, fx)
+        points.append((x, fx))
     return x
 
 
@@ -441,11 +469,13 @@ def profile_intervals(objective, problem: FitProblem, best_y, best, covariance, 
 
     Along a profile the signed root of the -2LL rise is close to linear in the parameter
     (exactly so for a quadratic surface), so the search starts at the Wald end (1.96
-    standard errors out), brackets the crossing from there and closes it with Brent's
-    method; the other parameters start from their covariance-predicted values next to
-    the nearest point already optimised. Without a covariance it steps by half a unit.
-    The crossing is found by regula falsi with the Illinois modification, to a signed
-    root within 1e-4 (the rise within 4e-4 of 3.84).
+    standard errors out), extrapolates the signed root through its last values (inverse
+    quadratic interpolation, a tenth beyond its zero) until the crossing is bracketed, and
+    closes it the same way (regula falsi with the Illinois modification as the safeguard)
+    to a signed root within 1e-4 (the rise within 4e-4 of 3.84). The other parameters start from the line through the
+    two optimised points nearest to the new value (from the covariance-predicted direction
+    while only the optimum is known), so each re-optimisation begins close to its answer.
+    Without a covariance it steps by half a unit.
     """
     out = {}
     floor = -math.sqrt(PROFILE_RISE)
@@ -467,27 +497,41 @@ def profile_intervals(objective, problem: FitProblem, best_y, best, covariance, 
                     return cache[yi]
                 held = problem.hold(i, yi)
                 if others:
-                    near = min(solved, key=lambda y: abs(y - yi))
-                    start = np.clip(solved[near] + slope * (yi - near), held.lower, held.upper)
-                    y_o, val = minimize(objective, held, start, tol=PROFILE_TOL)
+                    near = sorted(solved, key=lambda y: abs(y - yi))[:2]
+                    if len(near) == 2 and near[0] != near[1]:  # the line through the two nearest solutions
+                        y0, y1 = near
+                        start = solved[y0] + (solved[y1] - solved[y0]) * (yi - y0) / (y1 - y0)
+                    else:
+                        start = solved[near[0]] + slope * (yi - near[0])
+                    y_o, val = minimize(objective, held, np.clip(start, held.lower, held.upper), tol=PROFILE_TOL)
                     solved[yi] = y_o
                 else:
                     val = objective.penalized(held, held.values([]))
                 cache[yi] = math.sqrt(max(val - best, 0.0)) + floor
                 return cache[yi]
 
-            prev = best_y[i]
+            points = [(float(best_y[i]), floor)]
             found = None
-            for step_no in range(1, max_steps + 1):
-                yi = best_y[i] + side * stride * step_no
+            yi = best_y[i] + side * stride
+            for _ in range(max_steps):
                 if (side < 0 and yi <= bound) or (side > 0 and yi >= bound):
                     yi = bound
-                if rise(yi) > 0:
-                    found = _crossing(rise, prev, yi)
+                r = rise(yi)
+                points.append((float(yi), r))
+                if abs(r) < 1e-4:
+                    found = yi
+                    break
+                if r > 0:
+                    found = _crossing(rise, points)
                     break
                 if yi == bound:
                     break
-                prev = yi
+                # extrapolate the signed root to 0 through the last points and go a tenth further, to
+                # bracket the crossing; a full stride when the profile is not rising, at most four strides
+                y1, r1 = points[-1]
+                ahead = 1.1 * side * (_root_estimate(points) - y1) if r1 > points[-2][1] else math.nan
+                ahead = stride if not ahead > 0 else ahead
+                yi = y1 + side * min(max(ahead, 1e-6 * stride), 4.0 * stride)
             transform = problem.transforms[i]
             if found is None:
                 open_sides.append("lower" if side < 0 else "upper")

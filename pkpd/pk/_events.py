@@ -88,7 +88,8 @@ class Events:
     ``bolus`` and ``rate`` (n, J, 2) are the amount (mg) added to and the change of the
     infusion rate (mg/day) into (depot, central); ``reset`` resets the state before the
     rest of the event; ``ss`` indexes ``steady`` (-1: none); ``record`` is the record whose
-    parameters hold on the step that ends at the event. Outputs: ``out_time`` (n, K) in
+    parameters hold on the step that ends at the event; ``same_rows``: every subject has the
+    first one's events and outputs (they were resolved once and copied). Outputs: ``out_time`` (n, K) in
     days, ``out_record`` (n, K) the record whose parameters hold there, and
     :attr:`out_position` (n, K), the number of events applied before each output. With
     output times common to all subjects, ``event_slot`` (n, J) is the first output after
@@ -106,6 +107,7 @@ class Events:
     out_record: np.ndarray
     positions: np.ndarray | None = None
     event_slot: np.ndarray | None = None
+    same_rows: bool = False  # every subject's events are the first's (one pattern, copied)
 
     @property
     def n(self) -> int:
@@ -138,12 +140,12 @@ class Events:
                       ss=ss, record=self.record[rows], steady=steady,
                       out_time=self.out_time[rows], out_record=self.out_record[rows],
                       positions=None if self.positions is None else self.positions[rows],
-                      event_slot=None if self.event_slot is None else self.event_slot[rows])
+                      event_slot=None if self.event_slot is None else self.event_slot[rows], same_rows=self.same_rows)
 
     def take(self, index, table: DoseTable | None = None) -> "Events":
         """The events of subjects ``index`` (repeats allowed), each with its own copy of its steady
         states; ``table`` (the records of the subjects taken, for messages) replaces the steady
-        states' table when given."""
+        states' table when given. Taking one subject for all gives events with ``same_rows``."""
         index = np.asarray(index, dtype=np.int64)
         n = index.size
         st = self.steady
@@ -162,7 +164,8 @@ class Events:
                       reset=self.reset[index], ss=ss, record=self.record[index], steady=steady,
                       out_time=self.out_time[index], out_record=self.out_record[index],
                       positions=None if self.positions is None else self.positions[index],
-                      event_slot=None if self.event_slot is None else self.event_slot[index])
+                      event_slot=None if self.event_slot is None else self.event_slot[index],
+                      same_rows=self.same_rows or bool(n and np.all(index == index[0])))
 
     @property
     def shared_clock(self) -> bool:
@@ -193,18 +196,19 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
         return _resolve(table, dose, grid, varying)
     columns = [table.time, table.evid, table.amount, table.compartment, table.rate, table.interval, table.additional,
                table.steady_state, table.valid, table.output]
-    columns += [np.broadcast_to(_column(v), (n, R)) for what in dose.values() for v in what.values()]
-    columns += [np.where(np.isnan(v), np.inf, v) for v in table.overrides.values()]
-    key = np.concatenate([np.asarray(c, float).reshape(n, R) for c in columns], axis=1)
-    finite = np.isfinite(key)  # non-finite entries (NaN: no model value) as a code beside a 0
-    key = np.concatenate([np.where(finite, key, 0.0), np.where(finite, 0.0, np.where(np.isnan(key), 1.0,
-                                                                                      np.sign(key) * 2))], axis=1)
-    if np.array_equal(key, np.broadcast_to(key[:1], key.shape)):  # one pattern: the usual regimen
+    columns += [_column(v) for what in dose.values() for v in what.values()]
+    columns += list(table.overrides.values())
+    if all(_same_rows(c, n) for c in columns):  # one pattern, the usual regimen: no key to build
         first, inverse = np.zeros(1, np.int64), np.zeros(n, np.int64)
     else:
+        columns[10:] = [np.broadcast_to(c, (n, R)) for c in columns[10:]]
+        key = np.concatenate([np.asarray(c, float).reshape(n, R) for c in columns], axis=1)
+        finite = np.isfinite(key)  # non-finite entries (NaN: no model value) as a code beside a 0
+        key = np.concatenate([np.where(finite, key, 0.0), np.where(finite, 0.0, np.where(np.isnan(key), 1.0,
+                                                                                          np.sign(key) * 2))], axis=1)
         first, inverse = _patterns(key)
-    if first.size == n or not np.array_equal(key, key[first][inverse]):
-        return _resolve(table, dose, grid, varying)
+        if first.size == n or not np.array_equal(key, key[first][inverse]):
+            return _resolve(table, dose, grid, varying)
     labels = tuple(table.labels[i] if i < len(table.labels) else i for i in first)
     small = DoseTable(**{name: getattr(table, name)[first] for name in (
         "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid", "output",
@@ -213,6 +217,18 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
     small_dose = {what: {role: (v[first] if np.ndim(v) >= 1 and np.shape(v)[0] == n else v)
                          for role, v in by_role.items()} for what, by_role in dose.items()}
     return _resolve(small, small_dose, grid, varying).take(inverse, table)
+
+
+def _same_rows(column, n: int) -> bool:
+    """Whether every subject's row of ``column`` (a number, (1, ...) or (n, ...)) is the first's,
+    NaN equal to NaN."""
+    c = np.asarray(column)
+    if c.ndim == 0 or c.shape[0] == 1:
+        return True
+    same = c == c[:1]
+    if c.dtype.kind == "f":
+        same |= np.isnan(c) & np.isnan(c[:1])
+    return bool(same.all())
 
 
 def _patterns(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

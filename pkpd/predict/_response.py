@@ -9,6 +9,8 @@ from .._errors import PkpdError
 from ..design import Design, as_design, breakpoints, regimen_events, trajectory
 from ..model import DEFAULT_SEED, load_model
 from ..pk import engine
+from ..pk._exposure import check_finite
+from ..pk._on_mesh import on_mesh, supports as on_mesh_supports
 from ..pk._simulate import labelled, prepare
 from ..response import IndirectResponse
 
@@ -51,9 +53,17 @@ def simulate_response(model, regimens, times, response: IndirectResponse, *, tim
     w = population.weight
     n = population.n
     conc, out = np.empty((len(regs), n, t.size)), np.empty((len(regs), n, t.size))
+    fused = response.kind in ("I", "III") and method == "closed_form"
     for r, regimen in enumerate(regs.values()):
         events = regimen_events(model, regimen, individual, w, float(t[-1]))
         mesh = design.mesh(breakpoints(model, regimen, individual, w, float(t[-1]), events), t, rows=min(n, CHUNK))
+        if fused and on_mesh_supports(model, events):
+            # One pass of the mesh kernel: concentrations and response together, no node values stored.
+            with np.errstate(over="ignore", invalid="ignore"):
+                on_mesh(model, individual, events, mesh, response=response.first_order_terms(n), store=False,
+                        out=(conc[r], out[r]))
+            check_finite(conc[r])
+            continue
         # Patients in chunks: the node concentrations of a chunk stay small (memory and cache).
         for lo in range(0, n, CHUNK):
             rows = slice(lo, min(lo + CHUNK, n))

@@ -92,20 +92,34 @@ class IndirectResponse:
             return -np.asarray(self.Imax, float), self.IC50
         return np.asarray(self.Emax, float), self.EC50
 
-    def solve(self, trajectory) -> np.ndarray:
-        """R (patient, time) at the trajectory's output times, from R(0) = R0."""
-        amp, c50 = self._effect
-        n = trajectory.node_conc.shape[0]
+    def _check_rows(self, n: int) -> None:
         for name in ("kout", "R0", "Imax", "IC50", "Emax", "EC50", "hill"):
             value = getattr(self, name)
             if np.ndim(value) and np.size(value) != n:
                 raise PkpdError(f"Indirect response: {name} has {np.size(value)} values for {n} patients.")
+
+    def first_order_terms(self, n: int) -> tuple:
+        """Types I and III as y' = k (base + amp f(C) - y), y(0) = y0, f = C^h/(c50^h + C^h): the
+        arrays (k, base, amp, c50, hill, y0) for ``n`` patients (length 1 when shared), with
+        R = y: k = kout, base = y0 = R0, amp = -R0 Imax (I) or R0 Emax (III)."""
+        if self.kind not in ("I", "III"):
+            raise PkpdError(f"Indirect-response type {self.kind} has a drug-modulated loss, not a first-order "
+                            "response to a Hill term.")
+        self._check_rows(n)
+        amp, c50 = self._effect
+        R0 = np.asarray(self.R0, float)
+        return tuple(np.ascontiguousarray(np.atleast_1d(np.asarray(v, float)))
+                     for v in (self.kout, R0, R0 * amp, c50, self.hill, R0))
+
+    def solve(self, trajectory) -> np.ndarray:
+        """R (patient, time) at the trajectory's output times, from R(0) = R0."""
+        n = trajectory.n
+        if self.kind in ("I", "III"):
+            return trajectory.first_order_hill(*self.first_order_terms(n))
+        self._check_rows(n)
+        amp, c50 = self._effect
         R0 = np.broadcast_to(np.asarray(self.R0, float), (n,))
         kout = np.broadcast_to(np.asarray(self.kout, float), (n,))
-        if self.kind in ("I", "III"):
-            # y = R - R0 solves y' = kout (R0 amp f(C) - y), y(0) = 0
-            y = trajectory.first_order_hill(self.kout, 0.0, R0 * amp, c50, self.hill, y0=0.0)
-            return y + R0[:, None]
         shape = (n, 1, 1)
         f = hill_fraction(trajectory.node_conc, np.broadcast_to(np.asarray(c50, float), (n,)).reshape(shape),
                           np.broadcast_to(np.asarray(self.hill, float), (n,)).reshape(shape))

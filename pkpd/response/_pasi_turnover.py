@@ -48,11 +48,14 @@ from ._base import ResponseModel
 CORRELATION = Domain(-1.0, 1.0, lower_open=True, upper_open=True)
 
 
-def _log_depth(y) -> np.ndarray:
-    """ln d with d = -ln R = -ln(1 - y), from y = 1 - R."""
-    depth = -np.log1p(-np.minimum(y, 1.0))
+def _log_depth(y, own: bool = False) -> np.ndarray:
+    """ln d with d = -ln R = -ln(1 - y), from y = 1 - R (computed in y's memory when ``own``)."""
+    out = np.minimum(y, 1.0, out=y if own else None)
+    np.negative(out, out=out)
+    np.log1p(out, out=out)
+    np.negative(out, out=out)
     with np.errstate(divide="ignore"):
-        return np.log(depth)
+        return np.log(out, out=out)
 
 
 class PasiTurnover(ResponseModel):
@@ -81,16 +84,18 @@ class PasiTurnover(ResponseModel):
         pmax = np.asarray(values["Pmax"], float)
         J = trajectory.first_order_hill(kout, 0.0, 1.0, values["IC50"], values["hill"])
         placebo = -np.expm1(-kout[..., None] * trajectory.mesh.times)
-        y = pmax[..., None] * placebo + (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None] * J
-        return _log_depth(y)
+        y = (np.asarray(values["Imax"], float) * (1.0 - pmax))[..., None] * J  # a new array: J stays memoised
+        y += pmax[..., None] * placebo
+        return _log_depth(y, own=True)
 
     def latent_draws(self, trajectory, draws: Sequence[Mapping]):
-        if any(np.ndim(v[name]) for v in draws for name in ("kout", "Imax", "IC50", "hill", "Pmax")):
+        names = ("kout", "Imax", "IC50", "hill", "Pmax")
+        if not all(isinstance(v[name], float) or np.ndim(v[name]) == 0 for v in draws for name in names):
             return super().latent_draws(trajectory, draws)  # values vary between nodes: one set at a time
-        p = {name: np.array([float(v[name]) for v in draws]) for name in ("kout", "Imax", "IC50", "hill", "Pmax")}
+        p = {name: np.array([float(v[name]) for v in draws]) for name in names}
         y = trajectory.first_order_hill_draws(p["kout"], p["Pmax"], p["Imax"] * (1.0 - p["Pmax"]), p["IC50"],
                                               p["hill"])
-        return _log_depth(y)
+        return _log_depth(y, own=True)
 
     def cut(self, thresholds) -> np.ndarray:
         return np.log(np.array([-math.log1p(-float(x)) if x < 1 else math.inf for x in thresholds]))
@@ -129,7 +134,7 @@ class PasiNonResponders(PasiTurnover):
     def _placebo(self, trajectory, values):
         kout = np.asarray(values["kout"], float)
         y = np.asarray(values["Pmax"], float)[..., None] * -np.expm1(-kout[..., None] * trajectory.mesh.times)
-        return _log_depth(np.broadcast_to(y, (trajectory.node_conc.shape[0], trajectory.mesh.times.size)))
+        return _log_depth(np.broadcast_to(y, (trajectory.n, trajectory.mesh.times.size)))
 
     def latent(self, trajectory, values):
         share = float(values["nonresponders"])
@@ -231,7 +236,8 @@ class PasiSensitivity(PasiTurnover):
             zi = shift + math.sqrt(residual) * z
             J = trajectory.first_order_hill(kout, 0.0, 1.0, ic50 * np.exp(-omega * zi), values["hill"])
             p = 1.0 / (1.0 + np.exp(-(logit_pmax + omega_p * zi)))
-            columns.append(_log_depth(np.asarray(p)[..., None] * placebo + (imax * (1.0 - p))[..., None] * J))
+            columns.append(_log_depth(np.asarray(p)[..., None] * placebo + (imax * (1.0 - p))[..., None] * J,
+                                      own=True))
         return TabulatedScore(self.Z_GRID, np.stack(columns, axis=-1))
 
     def latent_draws(self, trajectory, draws):

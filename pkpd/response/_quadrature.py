@@ -28,7 +28,8 @@ of a tight-tolerance ODE solution; tests/accuracy/test_exact_pd.py pins 1e-8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -50,7 +51,8 @@ class Mesh:
 
     Values live in an array ``v``: ``v[0]`` is the value at t = 0 and ``v[1 + g]`` the
     value at the end of segment ``g``; segment ``g`` starts from ``v[source[g]]``.
-    ``output[j]`` is the index in ``v`` of output time ``times[j]``.
+    ``output[j]`` is the index in ``v`` of output time ``times[j]``. Side segments start
+    from mesh points, in the order of their start.
     """
 
     start: np.ndarray    # (G,) days
@@ -61,6 +63,8 @@ class Mesh:
     output: np.ndarray   # (T,) int
     times: np.ndarray    # (T,) output times, days
     n_main: int          # segments 0 .. n_main - 1 are the mesh panels
+    unit_nodes: np.ndarray | None = None    # (m,) the Gauss-Legendre nodes on [0, 1]
+    unit_weights: np.ndarray | None = None  # (m,) and their weights
 
     @property
     def nodes(self) -> np.ndarray:
@@ -70,6 +74,36 @@ class Mesh:
     @property
     def n_segments(self) -> int:
         return self.start.size
+
+    @cached_property
+    def kernel_args(self) -> tuple:
+        """The mesh as the compiled kernels take it (:mod:`pkpd._kernels`, mesh kernels): classes of
+        segment lengths (equal to 1e-12 days), nodes and weights on [0, 1], each segment's class,
+        where each main point's side segments are, the number of main segments, and the output
+        at each value index (-1: none)."""
+        class_len, seg_class = np.unique(np.round(self.length, 12), return_inverse=True)
+        if self.unit_nodes is None:
+            x, w = _unit_rule(self.tau.shape[1])
+        else:
+            x, w = self.unit_nodes, self.unit_weights
+        sources = self.source[self.n_main:]
+        if np.any(np.diff(sources) < 0) or np.any(sources > self.n_main):
+            raise PkpdError("internal: side segments must start from mesh points, in order")
+        side_ptr = self.n_main + np.searchsorted(sources, np.arange(self.n_main + 2), side="left")
+        value_out = np.full(self.n_segments + 1, -1, dtype=np.int64)
+        value_out[self.output] = np.arange(self.output.size)
+        return (np.ascontiguousarray(class_len, dtype=float), np.ascontiguousarray(x, dtype=float),
+                np.ascontiguousarray(w, dtype=float), seg_class.astype(np.int64).reshape(-1),
+                side_ptr.astype(np.int64), int(self.n_main), value_out)
+
+
+@lru_cache(maxsize=32)
+def _unit_rule(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] (read-only, computed once per order)."""
+    x, w = leggauss(int(order))
+    x, w = (x + 1.0) / 2.0, w / 2.0
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DEFAULT_FIRST,
@@ -96,64 +130,136 @@ def build_mesh(breakpoints, times, step: float = DEFAULT_STEP, first: float = DE
     at = np.searchsorted(anchors, fine)
     gap = np.minimum(np.abs(fine - anchors[np.maximum(at - 1, 0)]), np.abs(anchors[np.minimum(at, anchors.size - 1)] - fine))
     points = np.union1d(anchors, fine[gap >= _SAME])
-    x, w = leggauss(int(order))
-    x, w = (x + 1.0) / 2.0, w / 2.0
-    starts, lengths, sources = list(points[:-1]), list(np.diff(points)), list(range(points.size - 1))
-    index = {float(p): i for i, p in enumerate(points)}  # value index of each mesh point
+    x, w = _unit_rule(order)
+    # Outputs on a mesh point read its value; any other gets a side panel from the point before it.
+    at = np.searchsorted(points, times)
+    on = (at < points.size) & (points[np.minimum(at, points.size - 1)] == times)
+    before = np.searchsorted(points, times[~on], side="right") - 1
     output = np.empty(times.size, dtype=np.int64)
-    for j, t in enumerate(times):
-        i = index.get(float(t))
-        if i is not None:
-            output[j] = i
-            continue
-        p = int(np.searchsorted(points, t, side="right")) - 1  # a side panel from the mesh point before t
-        starts.append(float(points[p]))
-        lengths.append(t - float(points[p]))
-        sources.append(p)
-        output[j] = len(starts)  # value index 1 + g of the new side segment g
-    start = np.asarray(starts, float)
-    length = np.asarray(lengths, float)
-    return Mesh(start=start, length=length, source=np.asarray(sources, np.int64),
-                tau=length[:, None] * x[None, :], weight=length[:, None] * w[None, :], output=output,
-                times=times, n_main=points.size - 1)
+    output[on] = at[on]
+    output[~on] = points.size + np.arange(before.size)  # value index 1 + g of side segment g
+    start = np.concatenate([points[:-1], points[before]])
+    length = np.concatenate([np.diff(points), times[~on] - points[before]])
+    source = np.concatenate([np.arange(points.size - 1), before]).astype(np.int64)
+    return Mesh(start=start, length=length, source=source, tau=length[:, None] * x[None, :],
+                weight=length[:, None] * w[None, :], output=output, times=times, n_main=points.size - 1,
+                unit_nodes=x, unit_weights=w)
 
 
-@dataclass(frozen=True, eq=False)
+def to_blocks(values: np.ndarray) -> np.ndarray:
+    """(row, ...) -> the compiled kernels' block-major layout (block, ..., lane), rows padded to
+    whole blocks of :data:`pkpd._kernels.BLOCK` (with their last value)."""
+    from .. import _kernels
+    B = _kernels.BLOCK
+    values = np.asarray(values, float)
+    n = values.shape[0]
+    blocks = -(-n // B)
+    padded = np.concatenate([values, np.repeat(values[-1:], blocks * B - n, axis=0)]) if blocks * B > n else values
+    return np.ascontiguousarray(np.moveaxis(padded.reshape((blocks, B) + values.shape[1:]), 1, -1))
+
+
+def from_blocks(values: np.ndarray, n: int) -> np.ndarray:
+    """The inverse of :func:`to_blocks`: (block, ..., lane) -> (row, ...) for n rows."""
+    rows = np.moveaxis(values, -1, 1)
+    return rows.reshape((-1,) + rows.shape[2:])[:n]
+
+
 class Trajectory:
-    """Concentrations along a mesh: at its nodes (row, segment, node), at its output times (row, T)
-    and at each segment's start and end (row, segment, 2; needed by :meth:`effect_site`)."""
+    """Concentrations along a mesh: at its nodes, at its output times (row, T) and at each
+    segment's start and end (needed by :meth:`effect_site`).
 
-    mesh: Mesh
-    node_conc: np.ndarray
-    conc: np.ndarray
-    edges: np.ndarray | None = None   # (row, segment, 2): C at each segment's start and end
-    _memo: dict = field(default_factory=dict, repr=False)
+    Node values are kept block-major, ``nodes`` (block, segment, node, lane; see
+    :func:`to_blocks`), so that the compiled kernels run across rows (patients) in SIMD lanes;
+    :attr:`node_conc` gives them as (row, segment, node). ``edges`` is (block, segment, 2,
+    lane) or None.
+
+    A trajectory may be given a ``source`` instead of the arrays (an object with ``n``,
+    ``store()``, returning nodes, conc and edges, and ``respond(k, base, amp, c50, hill, y0)``,
+    returning conc and the response of :meth:`first_order_hill`): the arrays are then computed
+    when first asked for, and a first :meth:`first_order_hill` runs in the same pass as the
+    concentrations without storing the node values (a single evaluation, such as
+    :func:`pkpd.response_rates`, never writes them).
+    """
+
+    def __init__(self, mesh: Mesh, nodes=None, conc=None, edges=None, source=None, n: int | None = None):
+        if nodes is None and source is None:
+            raise PkpdError("internal: a trajectory needs its node values or a source for them")
+        self.mesh, self._nodes, self._conc, self._edges, self._source = mesh, nodes, conc, edges, source
+        self._n = source.n if n is None and source is not None else (conc.shape[0] if n is None else int(n))
+        self._memo, self._responded = {}, False
+
+    @classmethod
+    def from_rows(cls, mesh: Mesh, node_conc, conc, edges=None) -> "Trajectory":
+        """A trajectory from concentrations at the nodes (row, segment, node), at the outputs (row, T)
+        and, optionally, at the segments' starts and ends (row, segment, 2)."""
+        conc = np.asarray(conc, float)
+        return cls(mesh, to_blocks(node_conc), conc, None if edges is None else to_blocks(edges), n=conc.shape[0])
+
+    def _fill(self) -> None:
+        if self._nodes is None:
+            self._nodes, self._conc, self._edges = self._source.store()
+
+    @property
+    def nodes(self) -> np.ndarray:
+        self._fill()
+        return self._nodes
+
+    @property
+    def conc(self) -> np.ndarray:
+        if self._conc is None:
+            self._fill()
+        return self._conc
+
+    @property
+    def edges(self) -> np.ndarray | None:
+        self._fill()
+        return self._edges
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @property
+    def node_conc(self) -> np.ndarray:
+        """Concentrations at the nodes, (row, segment, node)."""
+        return from_blocks(self.nodes, self.n)
 
     def first_order(self, u_nodes, k, y0=0.0) -> np.ndarray:
         """Exact solution (row, T) of y' = k (u(t) - y), y(0) = y0, for u at the nodes (row, segment, node)."""
         from .. import _kernels
-        u = np.ascontiguousarray(np.broadcast_to(u_nodes, self.node_conc.shape), dtype=float)
-        out = np.empty((u.shape[0], self.mesh.times.size))
-        m = self.mesh
-        return _kernels.first_order(u, m.length, m.source, m.tau, m.weight, m.output, _vector(k),
-                                    _vector(y0), out)
+        shape = (self.n, self.mesh.n_segments, self.mesh.tau.shape[1])
+        u = to_blocks(np.broadcast_to(np.asarray(u_nodes, float), shape))
+        out = np.empty((self.n, self.mesh.times.size))
+        return _kernels.first_order(u, self.n, *self.mesh.kernel_args, _vector(k), _vector(y0), out)
 
     def first_order_hill(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """Exact y (row, T) of y' = k (base + amp C^h/(c50^h + C^h) - y), y(0) = y0.
 
-        Parameters are floats (shared) or arrays (row,). The last few results are kept,
+        Parameters and y0 are floats (shared) or arrays (row,). The last few results are kept,
         keyed by the parameters, so a fit that changes parameters this does not depend on
         reuses them.
         """
         from .. import _kernels
-        arrays = [_vector(x) for x in (k, base, amp, c50, hill)]
-        key = tuple(a.tobytes() for a in arrays) + (float(y0),)
+        parts = (k, base, amp, c50, hill, y0)
+        key = tuple(float(x) if isinstance(x, (float, int)) or np.ndim(x) == 0 else np.asarray(x, float).tobytes()
+                    for x in parts)
         if key in self._memo:
             return self._memo[key]
-        m = self.mesh
-        out = np.empty((self.node_conc.shape[0], m.times.size))
-        out = _kernels.first_order_hill(self.node_conc, m.length, m.source, m.tau, m.weight, m.output, *arrays,
-                                        float(y0), out)
+        arrays = [_vector(x) for x in parts]
+        if self._nodes is None and getattr(self._source, "zero", False):  # no drug: C = 0, f(C) = 0
+            decay = np.exp(-np.outer(arrays[0], self.mesh.times))
+            base, y0 = arrays[1][:, None], arrays[5][:, None]
+            out = np.ascontiguousarray(np.broadcast_to(y0 * decay + base * (1.0 - decay), (self.n, self.mesh.times.size)))
+            if self._conc is None:
+                self._conc = np.zeros((self.n, self.mesh.times.size))
+        elif self._nodes is None and not self._responded:  # the first response: in the concentrations' pass
+            conc, out = self._source.respond(*arrays)
+            self._responded = True
+            if self._conc is None:
+                self._conc = conc
+        else:  # later ones (a fit varying the response's parameters) from the stored node values
+            out = np.empty((self.n, self.mesh.times.size))
+            out = _kernels.first_order_hill(self.nodes, self.n, *self.mesh.kernel_args, *arrays, out)
         self._remember(key, out)
         return out
 
@@ -171,7 +277,7 @@ class Trajectory:
         (spectral accuracy), the outer integral from the same Gauss-Legendre rule.
         """
         m = self.mesh
-        g = np.broadcast_to(np.asarray(g_nodes, float), self.node_conc.shape)
+        g = np.broadcast_to(np.asarray(g_nodes, float), (self.n, m.n_segments, m.tau.shape[1]))
         n = g.shape[0]
         kin = np.broadcast_to(np.asarray(kin, float), (n,))
         kout = np.broadcast_to(np.asarray(kout, float), (n,))
@@ -197,34 +303,30 @@ class Trajectory:
         """
         from .. import _kernels
         m = self.mesh
-        n = self.node_conc.shape[0]
         if self.edges is None:
             raise PkpdError("This trajectory has no concentrations at its segments' ends; build it with "
                             "pkpd.design.trajectory.")
         key = ("effect_site", _vector(ke0).tobytes())
         if key in self._memo:
             return self._memo[key]
-        x = np.concatenate([[0.0], m.tau[0] / m.length[0], [1.0]])
-        coef = np.linalg.inv(np.vander(x, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
-        lengths = np.round(m.length, 12)
-        class_len, seg_class = np.unique(lengths, return_inverse=True)
-        nodes = np.empty_like(self.node_conc)
-        out = np.empty((n, m.times.size))
-        _kernels.effect_site(self.node_conc, self.edges, m.length, m.source, seg_class.astype(np.int64), class_len,
-                             x, coef, m.output, _vector(ke0), nodes, out)
-        result = Trajectory(m, nodes, out)
+        class_len, x, _, seg_class, side_ptr, n_main, value_out = m.kernel_args
+        xs = np.concatenate([[0.0], x, [1.0]])
+        coef = np.linalg.inv(np.vander(xs, increasing=True))   # column j: monomial coefficients of l_j on [0, 1]
+        nodes = np.empty_like(self.nodes)
+        out = np.empty((self.n, m.times.size))
+        _kernels.effect_site(self.nodes, self.edges, self.n, class_len, xs, coef, seg_class, side_ptr, n_main,
+                             value_out, _vector(ke0), nodes, out)
+        result = Trajectory(m, nodes, out, n=self.n)
         self._remember(key, result)
         return result
 
     def first_order_hill_draws(self, k, base, amp, c50, hill, y0=0.0) -> np.ndarray:
         """:meth:`first_order_hill` for parameter arrays of shape (draw,): returns (draw, row, T)."""
         from .. import _kernels
-        m = self.mesh
         d = np.asarray(k).size
-        out = np.empty((d, self.node_conc.shape[0], m.times.size))
+        out = np.empty((d, self.n, self.mesh.times.size))
         arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(x, float), (d,))) for x in (k, base, amp, c50, hill)]
-        return _kernels.first_order_hill_draws(self.node_conc, m.length, m.source, m.tau, m.weight, m.output,
-                                               *arrays, float(y0), out)
+        return _kernels.first_order_hill_draws(self.nodes, self.n, *self.mesh.kernel_args, *arrays, float(y0), out)
 
 
 def _integration_matrix(order: int) -> np.ndarray:
