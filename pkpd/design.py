@@ -238,16 +238,25 @@ class RateEngine:
         self.out_index = np.searchsorted(self.eval_times, self.times)
         horizon = float(self.eval_times[-1])
         individual = population.individual(model)
+        self.method = engine_for(model, method)
         self.meshes = []
+        # A regimen without rules: the events resolved for its mesh are those of its first
+        # trajectories at the model's own PK values (kept for them, never resolved twice).
+        self._first_events = []
         for reg in self.regimens.values():
             every_dose = Regimen(reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
-            self.meshes.append(design.mesh(breakpoints(model, every_dose, individual, population.weight, horizon),
+            events = None
+            if self.method == "closed_form" and not reg.rules:
+                events = regimen_events(model, every_dose, individual, population.weight, horizon)
+            self._first_events.append(events)
+            self.meshes.append(design.mesh(breakpoints(model, every_dose, individual, population.weight, horizon,
+                                                       events),
                                            self.eval_times, rows=population.n * len(self.regimens)))
         self.infusions = any(c.route == "infusion" for reg in self.regimens.values()
                              for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
-        self.method = engine_for(model, method)
         self._values = dict(model.values)  # the model is frozen: its values once
         self._pk_names = {}  # names that change concentrations, per set of value names (pk_key's)
+        self._first_key = self._key(self._values)
         self._trajectories, self._pk_key, self._tables = None, None, None
         # The regimen of each dosing history met in the last evaluation, per regimen (fired rules -> regimen).
         self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
@@ -293,9 +302,10 @@ class RateEngine:
             tables = None
             if self.method == "closed_form" and self.model.is_linear:  # propagators shared by the histories
                 tables = Tables(self.model, individual, self.meshes, self.infusions)
+            first = self._first_events if key == self._first_key else [None] * len(self.meshes)
             self._trajectories = [trajectory(self.model, reg.base, individual, self.population.weight, mesh,
-                                             self.method, tables=tables)
-                                  for reg, mesh in zip(self.regimens.values(), self.meshes)]
+                                             self.method, events=events, tables=tables)
+                                  for reg, mesh, events in zip(self.regimens.values(), self.meshes, first)]
             self._pk_key, self._tables = key, tables
         return self._trajectories
 
