@@ -46,7 +46,8 @@ def main(argv=None):
     doses = pkpd.parse_regimen(REGIMEN).dose_times()
     table = pd.DataFrame({"ID": np.repeat(np.arange(1, n + 1), doses.size),
                           "TIME": (first[:, None] + doses[None, :]).ravel(), "AMT": 45.0, "EVID": 1, "CMT": 1,
-                          "WT": np.repeat(pop.weight, doses.size), "TLAG": np.repeat(lag, doses.size)})
+                          "WT": np.repeat(pop.weight, doses.size), "TLAG": np.repeat(lag, doses.size),
+                          "diabetes": np.repeat(pop.covariates["diabetes"], doses.size)})
     t0 = time.perf_counter()
     data = pkpd.read_nonmem(table, time_unit="day", parameters={"tlag": "TLAG"})
     read_time = time.perf_counter() - t0
