@@ -96,9 +96,10 @@ class TabulatedScore:
 
     def check_monotone(self, where: str) -> None:
         """Refuse scores that decrease with z: rates and rule splits invert them as increasing."""
-        step = np.diff(self.score, axis=-1)
-        scale = np.maximum(np.abs(self.score[..., 1:]), np.abs(self.score[..., :-1]))
-        bad = step < -1e-12 * np.maximum(scale, 1.0)
+        with np.errstate(invalid="ignore"):  # -inf to -inf (no depth yet, at day 0) is no decrease
+            step = np.diff(self.score, axis=-1)
+            scale = np.maximum(np.abs(self.score[..., 1:]), np.abs(self.score[..., :-1]))
+            bad = step < -1e-12 * np.maximum(scale, 1.0)
         if np.any(bad):
             from .._errors import PkpdError
             k = int(np.argwhere(bad)[0][-1])
