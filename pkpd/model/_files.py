@@ -273,6 +273,18 @@ def _endpoints(pd: Mapping, where: str) -> EndpointFamily:
         raise PkpdError(f"{at}: {err}") from None
 
 
+def _named_model(head, field: str, where: str, origin: str, sources, chain: tuple[str, ...]):
+    """The model a file names in ``[model] field`` (``pk_model`` or ``extends``), built, with the
+    name as written and the key of its source; a chain of files that leads back to one of them
+    is refused."""
+    ref = _text(f"{where}, [model]", field, head[field])
+    base_raw, base_origin, base_sources, base_key = sources.find(ref)
+    if base_origin in chain + (origin,):
+        raise PkpdError(f"{where}: {field} {ref!r} leads back to {base_origin}; model files may not name each other "
+                        f"in a circle ({' -> '.join(chain + (origin, base_origin))}).")
+    return _build(base_raw, base_origin, base_sources, base_key, chain + (origin,)), ref, base_key
+
+
 def _extend(head, where, origin, sources, chain, key, text, digest, name, references, params, population,
             correlations, effects, priors, error, pd, endpoints, data) -> Model:
     """A model file that ``extends`` another: everything of that model, with this file's
@@ -281,12 +293,7 @@ def _extend(head, where, origin, sources, chain, key, text, digest, name, refere
     if "pk_model" in head or any(k in head for k in STRUCTURE_KEYS):
         raise PkpdError(f"{where}: a file that extends another takes its PK model and structure from it; remove "
                         f"{[k for k in ('pk_model',) + STRUCTURE_KEYS if k in head]}.")
-    ref = _text(f"{where}, [model]", "extends", head["extends"])
-    base_raw, base_origin, base_sources, base_key = sources.find(ref)
-    if base_origin in chain + (origin,):
-        raise PkpdError(f"{where}: extends {ref!r} leads back to {base_origin}; model files may not name each other "
-                        f"in a circle ({' -> '.join(chain + (origin, base_origin))}).")
-    base = _build(base_raw, base_origin, base_sources, base_key, chain + (origin,))
+    base, ref, base_key = _named_model(head, "extends", where, origin, sources, chain)
     drop = head.get("drop", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
         raise PkpdError(f"{where}, [model]: `drop` must be a list of parameter names.")
@@ -405,12 +412,7 @@ def _build(raw: bytes, origin: str, sources: _Sources, key: str, chain: tuple[st
     if "pk_model" in head:
         # A PD model file names the PK model it builds on; the PK file's structure,
         # parameter table and population come along, and both files enter the hash.
-        ref = _text(f"{where}, [model]", "pk_model", head["pk_model"])
-        base_raw, base_origin, base_sources, base_key = sources.find(ref)
-        if base_origin in chain + (origin,):
-            raise PkpdError(f"{where}: pk_model {ref!r} leads back to {base_origin}; model files may not "
-                            f"name each other in a circle ({' -> '.join(chain + (origin, base_origin))}).")
-        base = _build(base_raw, base_origin, base_sources, base_key, chain + (origin,))
+        base, ref, base_key = _named_model(head, "pk_model", where, origin, sources, chain)
         clash = [k for k in STRUCTURE_KEYS if k in head]
         if clash:
             raise PkpdError(f"{where}: {clash} come from pk_model '{base.name}'; remove them here.")
