@@ -32,7 +32,8 @@ from .pk import concentrations
 from .pk import engine as engine_for
 from .pk._exposure import dose_parameters, pk_key
 from .pk._on_mesh import MeshSource, Tables
-from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, supports as on_mesh_supports
+from .pk._on_mesh import breakpoints as event_breakpoints, regimen_events, regimens_events
+from .pk._on_mesh import supports as on_mesh_supports
 from .response import Mesh, Trajectory, build_mesh
 from .response._quadrature import DEFAULT_FIRST, DEFAULT_ORDER, DEFAULT_RATIO, DEFAULT_STEP
 
@@ -243,11 +244,12 @@ class RateEngine:
         # A regimen without rules: the events resolved for its mesh are those of its first
         # trajectories at the model's own PK values (kept for them, never resolved twice).
         self._first_events = []
+        plain = [reg.base for reg in self.regimens.values() if not reg.rules]
+        if self.method == "closed_form" and plain:
+            resolved = iter(regimens_events(model, plain, individual, population.weight, horizon))
         for reg in self.regimens.values():
             every_dose = Regimen(reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
-            events = None
-            if self.method == "closed_form" and not reg.rules:
-                events = regimen_events(model, every_dose, individual, population.weight, horizon)
+            events = next(resolved) if self.method == "closed_form" and not reg.rules else None
             self._first_events.append(events)
             self.meshes.append(design.mesh(breakpoints(model, every_dose, individual, population.weight, horizon,
                                                        events),

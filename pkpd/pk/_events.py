@@ -149,6 +149,16 @@ class Events:
         index = np.asarray(index, dtype=np.int64)
         n = index.size
         st = self.steady
+        if n and not st.m and np.all(index == index[0]):  # one subject for all: read-only views of its rows
+            i = int(index[0])
+
+            def copies(a):
+                return None if a is None else np.broadcast_to(a[i:i + 1], (n,) + a.shape[1:])
+            steady = dataclasses.replace(st, table=st.table if table is None else table)
+            return Events(time=copies(self.time), bolus=copies(self.bolus), rate=copies(self.rate),
+                          reset=copies(self.reset), ss=copies(self.ss), record=copies(self.record), steady=steady,
+                          out_time=copies(self.out_time), out_record=copies(self.out_record),
+                          positions=copies(self.positions), event_slot=copies(self.event_slot), same_rows=True)
         per = np.bincount(st.subject, minlength=self.n)
         begin = np.cumsum(per) - per
         count = per[index]
@@ -198,7 +208,7 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
                table.steady_state, table.valid, table.output]
     columns += [_column(v) for what in dose.values() for v in what.values()]
     columns += list(table.overrides.values())
-    if all(_same_rows(c, n) for c in columns):  # one pattern, the usual regimen: no key to build
+    if all(same_rows(c, n) for c in columns):  # one pattern, the usual regimen: no key to build
         first, inverse = np.zeros(1, np.int64), np.zeros(n, np.int64)
     else:
         columns[10:] = [np.broadcast_to(c, (n, R)) for c in columns[10:]]
@@ -219,7 +229,7 @@ def resolve(table: DoseTable, dose: dict, grid: np.ndarray | None = None, varyin
     return _resolve(small, small_dose, grid, varying).take(inverse, table)
 
 
-def _same_rows(column, n: int) -> bool:
+def same_rows(column, n: int) -> bool:
     """Whether every subject's row of ``column`` (a number, (1, ...) or (n, ...)) is the first's,
     NaN equal to NaN."""
     c = np.asarray(column)

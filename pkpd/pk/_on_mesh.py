@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dosing._tables import CENTRAL, DEPOT, DoseTable
-from ._events import Events, resolve
+from ._events import Events, _resolve, resolve, same_rows
 from ._exposure import check_finite
 
 _SAME = 1e-9  # days
@@ -26,11 +26,30 @@ _SAME = 1e-9  # days
 def regimen_events(model, regimen, individual, weight, horizon: float) -> Events:
     """The resolved events (:mod:`pkpd.pk._events`) of a regimen (or of a dose table: each
     subject its own records) for these patients, up to ``horizon`` days."""
+    return regimens_events(model, [regimen], individual, weight, horizon)[0]
+
+
+def regimens_events(model, regimens, individual, weight, horizon: float) -> list[Events]:
+    """:func:`regimen_events` of several regimens for the same patients. When every patient of
+    every regimen has the same records and dose parameters (doses in mg, no variability in F,
+    lag, rate or duration), one patient per regimen is resolved, all regimens in one pass, and
+    each regimen's events are shared by its patients."""
     from ._exposure import dose_parameters
     pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
-    table = regimen if isinstance(regimen, DoseTable) else \
-        DoseTable.from_regimen(regimen, pk["CL"].size, weight, horizon=horizon)
-    return resolve(table, dose_parameters(model, pk), np.array([horizon]))
+    dose = dose_parameters(model, pk)
+    n = pk["CL"].size
+    grid = np.array([horizon])
+    shared = n > 1 and not any(isinstance(r, DoseTable) or r.depends_on_weight for r in regimens) and \
+        all(same_rows(v, n) for what in dose.values() for v in what.values())
+    if not shared:
+        return [resolve(r if isinstance(r, DoseTable) else DoseTable.from_regimen(r, n, weight, horizon=horizon),
+                        dose, grid) for r in regimens]
+    w = None if weight is None else np.asarray(weight, float).reshape(-1)[:1]
+    ones = DoseTable.stack([DoseTable.from_regimen(r, 1, w, horizon=horizon) for r in regimens])
+    first = {what: {role: (v[:1] if np.ndim(v) >= 1 else v) for role, v in by_role.items()}
+             for what, by_role in dose.items()}
+    events = _resolve(ones, first, grid)  # one pattern per regimen: nothing to share between rows
+    return [events.take(np.full(n, r, dtype=np.int64)) for r in range(len(regimens))]
 
 
 def changes(events: Events) -> np.ndarray:
