@@ -17,6 +17,7 @@ use it, so there is one copy of every formula.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -26,6 +27,7 @@ from ._budget import check_memory, how_to_raise, limit
 from ._checks import number, whole
 from ._errors import PkpdError
 from .dosing import DoseTable, Regimen, named_regimens
+from .dosing._tables import course_records
 from .endpoints import LinearScore, Mixture, TabulatedScore, split_by_rules
 from .model import EndpointFamily, Population, sample_population
 from .pk import concentrations
@@ -131,9 +133,10 @@ def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     return mesh.nodes[: mesh.n_main].ravel(), np.union1d(mesh.nodes[mesh.n_main:].ravel(), mesh.times)
 
 
-# Rule histories are computed in batches of at least this many (node, history) rows (memory:
-# about 40 kB per row on a 100-week mesh).
-HISTORY_ROWS = 512
+# Rule histories are computed in batches of at least this many (node, history) rows, one batch's
+# response on a thread while the next one's events are resolved (benchmarks/bench_rules.py:
+# 24 rules, 3,645 histories, peak of the whole process about 400 MB).
+HISTORY_ROWS = 1024
 
 # The concentration just before a segment's end (a dose there is not yet in the body) is taken
 # this many days earlier, by engines that have no left limit of their own.
@@ -262,6 +265,9 @@ class RateEngine:
         self._trajectories, self._pk_key, self._tables = None, None, None
         # The regimen of each dosing history met in the last evaluation, per regimen (fired rules -> regimen).
         self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
+        self._groups = {}  # regimen -> nodes numbered by their weight-dependent amounts (_dose_groups)
+        self._every = {}  # regimen -> its records with every rule's doses (_every_record)
+        self.regimens_list = list(self.regimens.values())
 
     def _key(self, values: Mapping) -> tuple:
         """:func:`pkpd.pk._exposure.pk_key` of these values, its names found once per set of names."""
@@ -354,29 +360,35 @@ class RateEngine:
                 f"or use fewer rules. {how_to_raise('rule_histories')}")
         self.trajectories(values)  # the base trajectories, and the propagators of this PK
         individual = self.population.individual(self.model, dict(values or {}))
-        out, batch, size = {}, [], 0
+        out, batch, size, pending = {}, [], 0, []
         items = list(asked.items())
-        for k, (fired, nodes) in enumerate(items):
-            batch.append((fired, nodes))
-            size += nodes.size
-            if size < HISTORY_ROWS and k + 1 < len(items):
-                continue
-            rows = np.concatenate([nodes for _, nodes in batch])
-            traj = self._history_trajectory(r, [(known[f], nodes) for f, nodes in batch], individual)
-            score = latent_of(traj, rows)
-            at = 0
+        # A batch's scores (the response kernel, which releases the GIL) are computed on a thread
+        # while the next batch's events are resolved; the results do not depend on it.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for k, (fired, nodes) in enumerate(items):
+                batch.append((fired, nodes))
+                size += nodes.size
+                if size < HISTORY_ROWS and k + 1 < len(items):
+                    continue
+                rows = np.concatenate([nodes for _, nodes in batch])
+                traj = self._history_trajectory(r, [(f, known[f], nodes) for f, nodes in batch], individual)
+                if len(pending) > 1:
+                    pending[-2][1].result()  # at most one batch waits: bounded memory
+                pending.append((batch, pool.submit(latent_of, traj, rows)))
+                batch, size = [], 0
+        for batch, score in pending:
+            score, at = score.result(), 0
             for f, nodes in batch:
                 out[f] = score.rows(slice(at, at + nodes.size))
                 at += nodes.size
-            batch, size = [], 0
         return out
 
     def _history_trajectory(self, r: int, batch: list, individual: Mapping) -> Trajectory:
         """Concentrations along regimen ``r``'s mesh of the nodes of several dosing histories
-        (``batch``: (regimen, nodes) pairs), each node with its history's records."""
+        (``batch``: (fired rules, regimen, nodes)), each node with its history's records."""
         weight = self.population.weight
         horizon = float(self.eval_times[-1])
-        rows = np.concatenate([nodes for _, nodes in batch])
+        rows = np.concatenate([nodes for _, _, nodes in batch])
         part = {key: np.asarray(x)[rows] for key, x in individual.items()}
         w = None if weight is None else weight[rows]
         shared = None if self._tables is None else self._tables.rows(rows)
@@ -387,27 +399,91 @@ class RateEngine:
             # lag) do not differ between nodes.
             dose = dose_parameters(self.model, {k: part[k] for k in self.model.pk_names})
             if all(np.ndim(v) == 0 or np.all(v == np.asarray(v).flat[0]) for by in dose.values() for v in by.values()):
-                tables, inverse, offset = [], [], 0
-                for regimen, nodes in batch:
-                    first, where = np.zeros(1, np.int64), np.zeros(nodes.size, np.int64)
-                    if weight is not None and regimen.depends_on_weight:
-                        amounts = np.stack([c.amount.resolve(weight[nodes]) for c in regimen.courses
-                                            if c.amount.depends_on_weight], axis=1)
-                        _, first, where = np.unique(amounts, axis=0, return_index=True, return_inverse=True)
-                    tables.append(DoseTable.from_regimen(regimen, first.size, None if weight is None else
-                                                         weight[nodes][first], horizon))
-                    inverse.append(where.ravel() + offset)
-                    offset += first.size
-                small = DoseTable.stack(tables)
+                group, every = self._dose_groups(r), self._every_record(r)
+                if every is not None:  # the patterns (history, group) of the whole batch at once
+                    groups = 1 if group is None else int(group.max()) + 1
+                    key = np.repeat(np.arange(len(batch)), [nodes.size for _, _, nodes in batch]) * groups
+                    if group is not None:
+                        key += group[rows]
+                    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+                    small = self._history_records(r, [batch[b][0] for b in key[first] // groups], key[first] % groups)
+                    inverse = inverse.ravel()
+                else:
+                    tables, inverse, offset = [], [], 0
+                    for _, regimen, nodes in batch:
+                        first, where = np.zeros(1, np.int64), np.zeros(nodes.size, np.int64)
+                        if group is not None and regimen.depends_on_weight:
+                            _, first, where = np.unique(group[nodes], return_index=True, return_inverse=True)
+                        tables.append(DoseTable.from_regimen(regimen, first.size, None if weight is None else
+                                                             weight[nodes][first], horizon))
+                        inverse.append(where.ravel() + offset)
+                        offset += first.size
+                    small, inverse = DoseTable.stack(tables), np.concatenate(inverse)
                 first_node = {k: np.full(small.n, np.asarray(v).flat[0]) for k, v in part.items()}
-                events = regimen_events(self.model, small, first_node, None, horizon)
+                events = regimen_events(self.model, small, first_node, None, horizon, distinct=True)
                 if events.steady.m == 0:
-                    events = events.take(np.concatenate(inverse))
+                    events = events.take(inverse)
                     if on_mesh_supports(self.model, events):
                         return trajectory(self.model, None, part, w, mesh, self.method, events, shared)
         table = DoseTable.stack([DoseTable.from_regimen(regimen, nodes.size, None if weight is None else weight[nodes],
-                                                        horizon) for regimen, nodes in batch])
+                                                        horizon) for _, regimen, nodes in batch])
         return trajectory(self.model, table, part, w, mesh, self.method, tables=shared)
+
+    def _every_record(self, r: int) -> tuple | None:
+        """When every rule of regimen ``r`` adds doses: the records of the regimen with every rule's
+        doses, one row per group of :meth:`_dose_groups` (a :class:`DoseTable`), and the rule that
+        gives each record (-1: the regimen's own). A history's records are those of the rules that
+        fired and the regimen's own, in the same order. None for rules that switch."""
+        if r not in self._every:
+            reg, weight = list(self.regimens.values())[r], self.population.weight
+            every = None
+            if reg.rules and all(rule.action == "add" for rule in reg.rules):
+                group = self._dose_groups(r)
+                first = np.zeros(1, np.int64) if group is None else np.unique(group, return_index=True)[1]
+                courses = [(c, -1) for c in reg.courses] + [(c, j) for j, rule in enumerate(reg.rules)
+                                                            for c in rule.courses]
+                w, horizon = None if weight is None else weight[first], float(self.eval_times[-1])
+                everything = Regimen(tuple(c for c, _ in courses))
+                table = DoseTable.from_regimen(everything, first.size, w, horizon)
+                owner = np.array([courses[c][1] for c, _ in course_records(everything, first.size, w, horizon)],
+                                 dtype=np.int64)
+                every = (table, owner)
+            self._every[r] = every
+        return self._every[r]
+
+    def _history_records(self, r: int, histories: list, groups: np.ndarray) -> DoseTable:
+        """The records of some histories of regimen ``r`` (``histories``: the rules that fired, one
+        subject each, at that subject's group of :meth:`_dose_groups`), from
+        :meth:`_every_record`: the records of rules that did not fire are made padding (invalid)."""
+        table, owner = self._every_record(r)
+        source = np.asarray(groups, np.int64)
+        fired = np.zeros((source.size, len(self.regimens_list[r].rules) + 1), bool)
+        fired[:, -1] = True  # owner -1: the regimen's own records
+        for i, rules in enumerate(histories):
+            fired[i, list(rules)] = True
+        keep = fired[:, owner]
+        fields = {name: np.asarray(getattr(table, name))[source] for name in (
+            "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid",
+            "output", "line")}
+        fields["valid"] = fields["valid"] & keep
+        fields["evid"] = np.where(keep, fields["evid"], 2)
+        return DoseTable(**fields, labels=tuple(range(source.size)),
+                         weight=None if table.weight is None else table.weight[source], time_unit=table.time_unit)
+
+    def _dose_groups(self, r: int) -> np.ndarray | None:
+        """Nodes of regimen ``r`` numbered by the amounts every weight-dependent dose of the regimen
+        and its rules resolves to at their weight (equal numbers: equal amounts in any history);
+        None when no dose depends on weight."""
+        if r not in self._groups:
+            reg, weight = list(self.regimens.values())[r], self.population.weight
+            by_weight = [c.amount for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses)
+                         if c.amount.depends_on_weight]
+            group = None
+            if by_weight and weight is not None:
+                amounts = np.stack([a.resolve(weight) for a in by_weight], axis=1)
+                group = np.unique(amounts, axis=0, return_inverse=True)[1].ravel()
+            self._groups[r] = group
+        return self._groups[r]
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:

@@ -68,7 +68,8 @@ class Amount:
     def resolve(self, weight=None) -> np.ndarray:
         """Amount in mg for each body weight (kg); a float array shaped like ``weight``."""
         if self.unit == "mg":
-            return np.broadcast_to(np.float64(self.value), np.shape(weight) if weight is not None else ())
+            return np.float64(self.value) if weight is None else np.broadcast_to(np.float64(self.value),
+                                                                                  np.shape(weight))
         if weight is None:
             raise PkpdError(f"Dose '{self}' is in mg/kg; pass the body weight (kg) to resolve it.")
         return self.value * np.asarray(weight, dtype=float)

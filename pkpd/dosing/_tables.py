@@ -108,38 +108,24 @@ class DoseTable:
             raise PkpdError(f"Regimen '{regimen}' has response-guided rules: who gets which doses depends on "
                             "the response. Use pkpd.predict or pkpd.response_rates with a response model; for "
                             "concentrations, simulate a dosing history (Regimen.history({0}): rule 0 fired).")
-        records = []  # (time, amount (n,), compartment, rate (n,), interval, additional, ss)
-        for course in regimen.courses:
-            amount = np.broadcast_to(course.amount.resolve(weight), (n,)).astype(float)
-            compartment = DEPOT if course.route == "sc" else CENTRAL
-            rate = np.zeros(n)
-            if course.route == "infusion":
-                rate = amount / np.broadcast_to(infusion_duration(amount, course.rate, course.duration), (n,))
-            for t in course.times:
-                records.append((t, amount, compartment, rate, 0.0, 0, 0))
-            if course.every is not None:
-                count = course.repeat_count(horizon)
-                if count > 0:
-                    records.append((course.first_repeat, amount, compartment, rate, course.every, count - 1,
-                                    int(course.steady_state)))
-        order = sorted(range(len(records)), key=lambda k: records[k][0])  # stable: course order at equal times
+        records = [record for _, record in course_records(regimen, n, weight, horizon)]
         r = max(len(records), 1)
         shape = (n, r)
         table = dict(time=np.zeros(shape), evid=np.full(shape, 2), amount=np.zeros(shape),
                      compartment=np.full(shape, NONE), rate=np.zeros(shape), interval=np.zeros(shape),
                      additional=np.zeros(shape, dtype=np.int64), steady_state=np.zeros(shape, dtype=np.int64),
                      valid=np.zeros(shape, bool), output=np.zeros(shape, bool), line=np.full(shape, -1))
-        for j, k in enumerate(order):
-            t, amount, compartment, rate, interval, additional, ss = records[k]
-            table["time"][:, j] = t
-            table["evid"][:, j] = 1
-            table["amount"][:, j] = amount
-            table["compartment"][:, j] = compartment
-            table["rate"][:, j] = rate
-            table["interval"][:, j] = interval
-            table["additional"][:, j] = additional
-            table["steady_state"][:, j] = ss
-            table["valid"][:, j] = True
+        if records:
+            m = len(records)
+            columns = list(zip(*records))
+            for name, column in (("time", 0), ("compartment", 2), ("interval", 4), ("additional", 5),
+                                 ("steady_state", 6)):
+                table[name][:, :m] = np.asarray(columns[column], dtype=table[name].dtype)
+            for j in range(m):
+                table["amount"][:, j] = columns[1][j]
+                table["rate"][:, j] = columns[3][j]
+            table["evid"][:, :m] = 1
+            table["valid"][:, :m] = True
         w = None if weight is None else np.broadcast_to(np.asarray(weight, float).reshape(-1, 1), shape)
         return cls(**table, labels=tuple(range(n)), weight=w, time_unit="day")
 
@@ -232,3 +218,27 @@ class DoseTable:
 def _label(x):
     x = float(x)
     return int(x) if x.is_integer() else x
+
+
+def course_records(regimen: Regimen, n: int, weight=None, horizon: float | None = None) -> list:
+    """The records :meth:`DoseTable.from_regimen` makes of ``regimen``, in their order: (index of
+    the course that gives it, (time, amount (a float or (n,)), compartment, rate, interval,
+    additional, ss))."""
+    records = []
+    for index, course in enumerate(regimen.courses):
+        # A float, or (n,) where the amount depends on weight.
+        amount = course.amount.resolve(weight) if course.amount.depends_on_weight else \
+            float(course.amount.resolve())
+        compartment = DEPOT if course.route == "sc" else CENTRAL
+        rate = 0.0
+        if course.route == "infusion":
+            rate = amount / infusion_duration(amount, course.rate, course.duration)
+        for t in course.times:
+            records.append((index, (t, amount, compartment, rate, 0.0, 0, 0)))
+        if course.every is not None:
+            count = course.repeat_count(horizon)
+            if count > 0:
+                records.append((index, (course.first_repeat, amount, compartment, rate, course.every, count - 1,
+                                int(course.steady_state))))
+    records.sort(key=lambda record: record[1][0])  # stable: course order at equal times
+    return records

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._scores import Mixture, normal_cdf
+from ._scores import LinearScore, Mixture, normal_cdf
 
 
 def responder_probability(level, spread, cuts) -> np.ndarray:
@@ -89,6 +89,8 @@ def split_by_rules(rules: Sequence[tuple], base, score_of: Callable[[dict], dict
     Returns the probabilities and the share of each node's patients for whom each rule
     fired, (..., node, rule).
     """
+    if isinstance(base, LinearScore) and np.ndim(base.level) == 2:
+        return _split_linear(rules, base, score_of, cuts, out_index)
     mixed = isinstance(base, Mixture)
     classes = base.scores if mixed else (base,)
     shape = classes[0].take(0).zcut(0.0).shape  # (..., node)
@@ -142,3 +144,88 @@ def split_by_rules(rules: Sequence[tuple], base, score_of: Callable[[dict], dict
     weights = [np.asarray(w) for w in base.weights]
     return (sum(w[..., None, None] * p for w, p in zip(weights, probs)),
             sum(w[..., None] * f for w, f in zip(weights, fired_share)))
+
+
+class _Rows:
+    """Scores (level (row, time) and spread (row,)) of histories at some nodes, appended as they
+    are met; rows are numbered in order of arrival."""
+
+    def __init__(self, times: int, capacity: int):
+        self.level, self.spread, self.size = np.empty((capacity, times)), np.empty(capacity), 0
+
+    def append(self, score: LinearScore) -> int:
+        level = np.asarray(score.level, float)
+        m = level.shape[0]
+        if self.size + m > self.level.shape[0]:
+            grow = max(2 * self.level.shape[0], self.size + m)
+            self.level = np.concatenate([self.level[:self.size], np.empty((grow - self.size, level.shape[1]))])
+            self.spread = np.concatenate([self.spread[:self.size], np.empty(grow - self.size)])
+        start = self.size
+        self.level[start:start + m] = level
+        self.spread[start:start + m] = np.broadcast_to(np.asarray(score.spread, float), (m, 1))[:, 0]
+        self.size += m
+        return start
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only ``rows`` (sorted), renumbered 0, 1, ...: the store holds the histories still met."""
+        m = rows.size
+        self.level[:m], self.spread[:m] = self.level[rows], self.spread[rows]
+        self.size = m
+
+
+def _split_linear(rules, base: LinearScore, score_of, cuts, out_index) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_by_rules` for linear scores (node, time), vectorised over the pieces: each
+    piece (a history and an interval [lo, hi) of z at one node) is one entry of flat arrays,
+    and each history's scores are rows of one table."""
+    n, k = np.shape(base.level)[0], len(rules)
+    store = _Rows(np.shape(base.level)[1], 4 * n)
+    store.append(base)
+    fired = [frozenset()]  # history number -> the rules that fired on it
+    history, node, row = np.zeros(n, np.int64), np.arange(n), np.arange(n)
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    share = np.zeros((n, k))
+    for j, (t, lower, upper) in enumerate(rules):
+        at = LinearScore(store.level[row, t], store.spread[row])
+        L = at.zcut(lower) if lower is not None else np.full(row.size, -np.inf)
+        U = at.zcut(upper) if upper is not None else np.full(row.size, np.inf)
+        in_lo, in_hi = np.maximum(lo, L), np.minimum(hi, U)
+        share[:, j] = np.bincount(node, weights=interval_probability(in_lo, in_hi), minlength=n)
+        # The pieces: where the rule fires (a new history), and below and above that interval (as before).
+        pieces = [(in_lo, in_hi, True), (lo, np.minimum(hi, L), False), (np.maximum(lo, U), hi, False)]
+        parts = []
+        for a, b, fires in pieces:
+            keep = a < b
+            parts.append((history[keep], node[keep], row[keep], a[keep], b[keep], fires))
+        h_new, n_new = parts[0][0], parts[0][1]
+        if h_new.size:
+            order = np.lexsort((n_new, h_new))
+            parents, begins = np.unique(h_new[order], return_index=True)
+            ends = np.append(begins[1:], order.size)
+            asked, child_of = {}, {}
+            for p, b0, b1 in zip(parents, begins, ends):
+                key = fired[p] | {j}
+                nodes = n_new[order[b0:b1]]  # sorted: drop repeats (pieces of one history at one node)
+                asked[key] = nodes[np.append(True, nodes[1:] != nodes[:-1])]
+                child_of[int(p)] = key
+            got = score_of(asked)
+            child_rows = np.empty(h_new.size, np.int64)
+            child_hist = np.empty(h_new.size, np.int64)
+            for p, b0, b1 in zip(parents, begins, ends):
+                key = child_of[int(p)]
+                start = store.append(got[key])
+                fired.append(key)
+                picked = order[b0:b1]
+                child_rows[picked] = start + np.searchsorted(asked[key], n_new[picked])
+                child_hist[picked] = len(fired) - 1
+            parts[0] = (child_hist, n_new, child_rows) + parts[0][3:]
+        history, node, row, lo, hi = (np.concatenate([part[i] for part in parts]) for i in range(5))
+        live, row = np.unique(row, return_inverse=True)  # forget the scores no piece uses any more
+        store.keep(live)
+        row = row.ravel()
+    cuts = np.asarray(cuts, float)
+    out = LinearScore(store.level[row][:, out_index], store.spread[row][:, None])
+    probs = np.zeros((n, len(out_index), cuts.size))
+    for e, cut in enumerate(cuts):
+        p = interval_probability(np.maximum(lo[:, None], out.zcut(cut)), hi[:, None])
+        np.add.at(probs[:, :, e], node, p)
+    return probs, share

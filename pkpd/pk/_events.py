@@ -108,10 +108,21 @@ class Events:
     positions: np.ndarray | None = None
     event_slot: np.ndarray | None = None
     same_rows: bool = False  # every subject's events are the first's (one pattern, copied)
+    origin: tuple | None = None  # (events, index): these are the rows ``index`` of those (patterns, copied)
 
     @property
     def n(self) -> int:
         return int(self.time.shape[0])
+
+    def patterns(self) -> tuple["Events", np.ndarray | None]:
+        """(distinct, index): events with fewer subjects whose rows ``index`` are these subjects'
+        (they were copied from those), or (self, None). Work that treats each subject on its own
+        can be done on the distinct ones and its result taken."""
+        if self.origin is not None:
+            return self.origin
+        if self.same_rows and self.n > 1:
+            return self.rows(slice(0, 1)), np.zeros(self.n, dtype=np.int64)
+        return self, None
 
     @cached_property
     def out_position(self) -> np.ndarray:
@@ -140,7 +151,8 @@ class Events:
                       ss=ss, record=self.record[rows], steady=steady,
                       out_time=self.out_time[rows], out_record=self.out_record[rows],
                       positions=None if self.positions is None else self.positions[rows],
-                      event_slot=None if self.event_slot is None else self.event_slot[rows], same_rows=self.same_rows)
+                      event_slot=None if self.event_slot is None else self.event_slot[rows], same_rows=self.same_rows,
+                      origin=None if self.origin is None else (self.origin[0], self.origin[1][rows]))
 
     def take(self, index, table: DoseTable | None = None) -> "Events":
         """The events of subjects ``index`` (repeats allowed), each with its own copy of its steady
@@ -159,23 +171,28 @@ class Events:
                           reset=copies(self.reset), ss=copies(self.ss), record=copies(self.record), steady=steady,
                           out_time=copies(self.out_time), out_record=copies(self.out_record),
                           positions=copies(self.positions), event_slot=copies(self.event_slot), same_rows=True)
-        per = np.bincount(st.subject, minlength=self.n)
-        begin = np.cumsum(per) - per
-        count = per[index]
-        own = np.cumsum(count) - count  # where subject i's copies start
-        pick = np.repeat(begin[index] - own, count) + np.arange(int(count.sum()))
-        steady = SteadyStates(subject=np.repeat(np.arange(n), count), record=st.record[pick],
-                              compartment=st.compartment[pick], amount=st.amount[pick], rate=st.rate[pick],
-                              duration=st.duration[pick], interval=st.interval[pick], phase=st.phase[pick],
-                              kind=st.kind[pick], add=st.add[pick], table=st.table if table is None else table)
         ss = self.ss[index]
-        ss = np.where(ss >= 0, ss - begin[index][:, None] + own[:, None], -1)
+        if st.m:
+            per = np.bincount(st.subject, minlength=self.n)
+            begin = np.cumsum(per) - per
+            count = per[index]
+            own = np.cumsum(count) - count  # where subject i's copies start
+            pick = np.repeat(begin[index] - own, count) + np.arange(int(count.sum()))
+            steady = SteadyStates(subject=np.repeat(np.arange(n), count), record=st.record[pick],
+                                  compartment=st.compartment[pick], amount=st.amount[pick], rate=st.rate[pick],
+                                  duration=st.duration[pick], interval=st.interval[pick], phase=st.phase[pick],
+                                  kind=st.kind[pick], add=st.add[pick], table=st.table if table is None else table)
+            ss = np.where(ss >= 0, ss - begin[index][:, None] + own[:, None], -1)
+        else:
+            steady = dataclasses.replace(st, table=st.table if table is None else table)
+        source, where = self.patterns()
+        origin = (source, index if where is None else where[index]) if source.n < n else None
         return Events(time=self.time[index], bolus=self.bolus[index], rate=self.rate[index],
                       reset=self.reset[index], ss=ss, record=self.record[index], steady=steady,
                       out_time=self.out_time[index], out_record=self.out_record[index],
                       positions=None if self.positions is None else self.positions[index],
                       event_slot=None if self.event_slot is None else self.event_slot[index],
-                      same_rows=self.same_rows or bool(n and np.all(index == index[0])))
+                      same_rows=self.same_rows or bool(n and np.all(index == index[0])), origin=origin)
 
     @property
     def shared_clock(self) -> bool:

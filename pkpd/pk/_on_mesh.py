@@ -23,9 +23,14 @@ from ._exposure import check_finite
 _SAME = 1e-9  # days
 
 
-def regimen_events(model, regimen, individual, weight, horizon: float) -> Events:
+def regimen_events(model, regimen, individual, weight, horizon: float, distinct: bool = False) -> Events:
     """The resolved events (:mod:`pkpd.pk._events`) of a regimen (or of a dose table: each
-    subject its own records) for these patients, up to ``horizon`` days."""
+    subject its own records) for these patients, up to ``horizon`` days. ``distinct``: the
+    table's subjects are known to differ, so no time is spent looking for equal ones."""
+    if distinct and isinstance(regimen, DoseTable):
+        from ._exposure import dose_parameters
+        pk = {k: np.asarray(individual[k], float) for k in model.pk_names}
+        return _resolve(regimen, dose_parameters(model, pk), np.array([horizon]))
     return regimens_events(model, [regimen], individual, weight, horizon)[0]
 
 
@@ -61,8 +66,7 @@ def changes(events: Events) -> np.ndarray:
 
 def breakpoints(events: Events, horizon: float) -> np.ndarray:
     """Times (days) up to ``horizon`` where any patient's concentration has a kink or a jump."""
-    if events.same_rows and events.n > 1:
-        events = events.rows(slice(0, 1))
+    events = events.patterns()[0]
     t = events.time[changes(events)]
     return np.unique(t[t <= horizon])
 
@@ -88,10 +92,11 @@ def _kernel_events(events: Events, mesh) -> tuple:
     central compartment, 2 a change of the central infusion rate; -1 nothing) and amount of
     each input; which main points have any; whether any patient is infused."""
     n = events.n
-    if events.same_rows and n > 1:  # one subject's inputs, copied to all
-        has_event, ev_point, ev_kind, ev_amount, infusions = _kernel_events(events.rows(slice(0, 1)), mesh)
-        return (has_event,) + tuple(np.ascontiguousarray(np.broadcast_to(a, (n, a.shape[1])))
-                                    for a in (ev_point, ev_kind, ev_amount)) + (infusions,)
+    distinct, index = events.patterns()
+    if index is not None:  # a few subjects' inputs, copied to all
+        has_event, ev_point, ev_kind, ev_amount, infusions = _kernel_events(distinct, mesh)
+        return (has_event,) + tuple(np.ascontiguousarray(a[index]) for a in (ev_point, ev_kind, ev_amount)) + \
+            (infusions,)
     horizon = float(mesh.times[-1])
     points = np.concatenate([[0.0], (mesh.start + mesh.length)[: mesh.n_main]])
     amount = np.stack([events.bolus[:, :, DEPOT], events.bolus[:, :, CENTRAL], events.rate[:, :, CENTRAL]], axis=2)
@@ -222,8 +227,8 @@ class MeshSource:
         self.model, self.individual, self.events, self.mesh, self.tables = model, individual, events, mesh, tables
         self.n = events.n
         # No dose before the last output (placebo): the concentrations are 0 throughout.
-        first = events.rows(slice(0, 1)) if events.same_rows and events.n > 1 else events
-        self.zero = not bool(np.any(changes(first) & (first.time <= float(mesh.times[-1]))))
+        distinct = events.patterns()[0]
+        self.zero = not bool(np.any(changes(distinct) & (distinct.time <= float(mesh.times[-1]))))
 
     def store(self):
         with np.errstate(over="ignore", invalid="ignore"):

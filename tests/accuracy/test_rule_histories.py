@@ -80,13 +80,21 @@ def one_by_one(model, regimen, times, nodes, design, z, mass):
     return rates, fired, len(engines)
 
 
-@pytest.mark.parametrize("kind", ["pasi_turnover", "pasi_nonresponders", "pasi_sensitivity"])
-def test_eight_monthly_rules_agree_with_patients_followed_one_by_one(tmp_path, kind):
+# Top-ups for non-responders and a band rule, on q12w maintenance whose troughs make patients
+# lose and regain responses between checks; with a switch, or with top-ups only (whose
+# histories are built from one table of every rule's records), one of them in mg/kg.
+LAST_RULES = {"switch": "; if PASI50-89 at week 28: switch to 90 mg SC every 8 weeks from week 28; "
+                        "if not PASI50 at week 32: 90 mg SC at week 32",
+              "top-ups": "; if PASI50-89 at week 28: 1 mg/kg SC at week 28; if not PASI50 at week 32: 90 mg SC at "
+                         "week 32"}
+
+
+@pytest.mark.parametrize("kind,last", [("pasi_turnover", "switch"), ("pasi_nonresponders", "switch"),
+                                       ("pasi_sensitivity", "switch"), ("pasi_turnover", "top-ups"),
+                                       ("pasi_sensitivity", "top-ups")])
+def test_eight_monthly_rules_agree_with_patients_followed_one_by_one(tmp_path, kind, last):
     model = structure(tmp_path, kind)
-    # Top-ups for non-responders and a band rule, on q12w maintenance whose troughs make
-    # patients lose and regain responses between checks.
-    regimen = pkpd.parse_regimen(monthly(6) + "; if PASI50-89 at week 28: switch to 90 mg SC every 8 weeks from "
-                                              "week 28; if not PASI50 at week 32: 90 mg SC at week 32")
+    regimen = pkpd.parse_regimen(monthly(6) + LAST_RULES[last])
     design = Design(8)
     nodes = design.nodes(model)
     times = np.array([12.0, 30.0, 40.0]) * 7
@@ -100,6 +108,24 @@ def test_eight_monthly_rules_agree_with_patients_followed_one_by_one(tmp_path, k
     np.testing.assert_allclose(probs, rates, atol=2e-4)
     np.testing.assert_allclose(share, fired, atol=2e-4)
     assert len(engine._histories[0]) <= met < 2 ** len(regimen.rules)
+
+
+def test_linear_scores_split_as_a_one_class_mixture_does():
+    # Linear scores take a path vectorised over the pieces; a mixture of one class with weight 1
+    # takes the general one. The two sum the same terms in another order: equal to rounding.
+    fit = pkpd.load_fit("ustekinumab_phase2")
+    engine = RateEngine(fit.model, {"r": monthly(12) + "; if PASI50-74 at week 50: 1 mg/kg SC at week 50"},
+                        np.array([12.0, 30.0, 52.0]) * 7, fit.design.nodes(fit.model), fit.design)
+    scores, cuts = engine.latent(), engine.cuts(fit.model.endpoints)
+    assert isinstance(scores[0], LinearScore)
+    probs, share = engine.probabilities(0, scores, cuts)
+    latent_of = engine._latent_of()
+    as_mixture = lambda traj, rows: Mixture((1.0,), (latent_of(traj, rows),))  # noqa: E731
+    mixed = [Mixture((1.0,), (scores[0],))]
+    probs_m, share_m = engine.probabilities(0, mixed, cuts, latent_of=as_mixture)
+    np.testing.assert_allclose(probs, probs_m, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(share, share_m, rtol=0, atol=1e-13)
+    assert share[:, -1].max() > 0.01  # the last rule fires for some patients
 
 
 def test_when_responses_only_rise_the_histories_are_the_k_plus_1_prefixes():
