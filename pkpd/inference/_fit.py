@@ -50,6 +50,11 @@ HESSIAN_STEP = 1e-3
 PROFILE_TOL = 1e-6
 # LM needs ~15 iterations of k + 1 evaluations when the fit is well posed.
 MAX_EVALUATIONS_PER_PARAMETER = 100
+# lmfit bounds a parameter through a transform whose derivative is zero on the bound: a start
+# exactly on a bound (a profile continuing from an optimum on the edge, say) would never move.
+# Starts are moved this share of the range inside (or this far, times max(1, |bound|), inside a
+# one-sided bound).
+START_INSIDE = 1e-4
 
 
 class IdentifiabilityWarning(PkpdWarning):
@@ -232,7 +237,7 @@ def minimize(objective, problem: FitProblem, y0, tol: float = 1e-10):
 
     params = lmfit.Parameters()
     for n, y, a, b in zip(problem.names, y0, problem.lower, problem.upper):
-        params.add(f"fit_{n}", value=float(np.clip(y, a, b)), min=a, max=b)
+        params.add(f"fit_{n}", value=_inside(float(y), a, b), min=a, max=b)
 
     def f(p):
         values = problem.values([p[f"fit_{n}"].value for n in problem.names])
@@ -245,6 +250,19 @@ def minimize(objective, problem: FitProblem, y0, tol: float = 1e-10):
         objective.capped += 1
     y = np.array([result.params[f"fit_{n}"].value for n in problem.names])
     return y, objective.penalized(problem, problem.values(y))
+
+
+def _inside(y: float, a: float, b: float) -> float:
+    """``y`` within [a, b], at least START_INSIDE (of the range, or of max(1, |bound|) when the other
+    side is open) away from a finite bound, where lmfit's bound transform can move it."""
+    if math.isfinite(a) and math.isfinite(b):
+        margin = START_INSIDE * (b - a)
+        return min(max(y, a + margin), b - margin)
+    if math.isfinite(a):
+        y = max(y, a + START_INSIDE * max(1.0, abs(a)))
+    if math.isfinite(b):
+        y = min(y, b - START_INSIDE * max(1.0, abs(b)))
+    return y
 
 
 def hessian(fun, y, h: float = HESSIAN_STEP) -> np.ndarray:
@@ -504,6 +522,12 @@ def profile_intervals(objective, problem: FitProblem, best_y, best, covariance, 
                     else:
                         start = solved[near[0]] + slope * (yi - near[0])
                     y_o, val = minimize(objective, held, np.clip(start, held.lower, held.upper), tol=PROFILE_TOL)
+                    if held.at_bound(y_o, tol=1e-3):
+                        # Near a bound the optimiser's transform flattens the surface and LM can stop
+                        # short; a second run from where it stopped finishes the job.
+                        y_2, val_2 = minimize(objective, held, y_o, tol=PROFILE_TOL)
+                        if val_2 < val:
+                            y_o, val = y_2, val_2
                     solved[yi] = y_o
                 else:
                     val = objective.penalized(held, held.values([]))
