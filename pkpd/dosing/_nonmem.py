@@ -104,9 +104,9 @@ def _read_rows(source, ignore: str):
     kept = [(k, line) for (k, line), c in zip(body, comment) if not c]
     rows = list(csv.reader([line for _, line in kept]))
     lines = np.asarray([k for k, _ in kept], dtype=np.int64)
-    for (number, _), fields in zip(kept, rows):
+    for (line_number, _), fields in zip(kept, rows):
         if len(fields) != len(header):
-            raise PkpdError(f"NONMEM dataset {str(path)!r}, CSV line {number}: {len(fields)} fields, but the header "
+            raise PkpdError(f"NONMEM dataset {str(path)!r}, CSV line {line_number}: {len(fields)} fields, but the header "
                             f"names {len(header)} columns. Mark comment rows with 'C' or '#' in the first column.")
     columns = [np.asarray([r[j] for r in rows], dtype=object) for j in range(len(header))]
     return header, columns, lines, skipped, str(path)
