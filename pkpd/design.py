@@ -267,7 +267,7 @@ class RateEngine:
         self._histories = [{frozenset(): reg.base} for reg in self.regimens.values()]
         self._groups = {}  # regimen -> nodes numbered by their weight-dependent amounts (_dose_groups)
         self._every = {}  # regimen -> its records with every rule's doses (_every_record)
-        self.regimens_list = list(self.regimens.values())
+        self._regimen_list = list(self.regimens.values())
 
     def _key(self, values: Mapping) -> tuple:
         """:func:`pkpd.pk._exposure.pk_key` of these values, its names found once per set of names."""
@@ -435,7 +435,7 @@ class RateEngine:
         gives each record (-1: the regimen's own). A history's records are those of the rules that
         fired and the regimen's own, in the same order. None for rules that switch."""
         if r not in self._every:
-            reg, weight = list(self.regimens.values())[r], self.population.weight
+            reg, weight = self._regimen_list[r], self.population.weight
             every = None
             if reg.rules and all(rule.action == "add" for rule in reg.rules):
                 group = self._dose_groups(r)
@@ -457,7 +457,7 @@ class RateEngine:
         :meth:`_every_record`: the records of rules that did not fire are made padding (invalid)."""
         table, owner = self._every_record(r)
         source = np.asarray(groups, np.int64)
-        fired = np.zeros((source.size, len(self.regimens_list[r].rules) + 1), bool)
+        fired = np.zeros((source.size, len(self._regimen_list[r].rules) + 1), bool)
         fired[:, -1] = True  # owner -1: the regimen's own records
         for i, rules in enumerate(histories):
             fired[i, list(rules)] = True
@@ -475,7 +475,7 @@ class RateEngine:
         and its rules resolves to at their weight (equal numbers: equal amounts in any history);
         None when no dose depends on weight."""
         if r not in self._groups:
-            reg, weight = list(self.regimens.values())[r], self.population.weight
+            reg, weight = self._regimen_list[r], self.population.weight
             by_weight = [c.amount for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses)
                          if c.amount.depends_on_weight]
             group = None
@@ -487,7 +487,7 @@ class RateEngine:
 
     # -- probabilities and rates -----------------------------------------------------------
     def _rules(self, r: int) -> list:
-        reg = list(self.regimens.values())[r]
+        reg = self._regimen_list[r]
         family = self.model.endpoints
         out = []
         for rule in reg.rules:
@@ -511,7 +511,7 @@ class RateEngine:
         latent_of = latent_of or self._latent_of(values)
         # Histories are met afresh at each evaluation (other values, other intervals): the budget
         # counts those of one evaluation.
-        self._histories[r] = {frozenset(): list(self.regimens.values())[r].base}
+        self._histories[r] = {frozenset(): self._regimen_list[r].base}
         return split_by_rules(rules, base, lambda asked: self._history_scores(r, asked, values, latent_of), cuts,
                               self.out_index)
 
