@@ -215,8 +215,9 @@ class RateEngine:
     """Deterministic responder rates of one model for fixed regimens, times and nodes.
 
     ``values`` passed to the methods override the model's parameter values by name
-    (internal units). Each regimen has its own integration mesh, so its rates never depend on
-    which other regimens are computed with it. A regimen with response-guided rules has one
+    (internal units). Each regimen has its own integration mesh, so its rates do not depend on
+    which other regimens are computed with it (beyond rounding: the propagators they share
+    carry infusion terms when any of them is infused). A regimen with response-guided rules has one
     mesh for all the dosing histories its rules can lead to (every dose any rule can give is
     a point of it); a history is computed when some patients turn out to follow it, for the
     nodes where they are (:func:`pkpd.endpoints.split_by_rules`), never all 2^k of them.
@@ -447,7 +448,7 @@ class RateEngine:
                 table = DoseTable.from_regimen(everything, first.size, w, horizon)
                 owner = np.array([courses[c][1] for c, _ in course_records(everything, first.size, w, horizon)],
                                  dtype=np.int64)
-                every = (table, owner)
+                every = (table, owner) if owner.size else None  # no dose before the horizon: nothing to mask
             self._every[r] = every
         return self._every[r]
 

@@ -34,7 +34,7 @@ def regimen_events(model, regimen, individual, weight, horizon: float, distinct:
     return regimens_events(model, [regimen], individual, weight, horizon)[0]
 
 
-def regimens_events(model, regimens, individual, weight, horizon: float) -> list[Events]:
+def regimens_events(model, regimens, individual, weight, horizon: float, share: bool = True) -> list[Events]:
     """:func:`regimen_events` of several regimens for the same patients. When every patient of
     every regimen has the same records and dose parameters (doses in mg, no variability in F,
     lag, rate or duration), one patient per regimen is resolved, all regimens in one pass, and
@@ -44,7 +44,7 @@ def regimens_events(model, regimens, individual, weight, horizon: float) -> list
     dose = dose_parameters(model, pk)
     n = pk["CL"].size
     grid = np.array([horizon])
-    shared = n > 1 and not any(isinstance(r, DoseTable) or r.depends_on_weight for r in regimens) and \
+    shared = share and n > 1 and not any(isinstance(r, DoseTable) or r.depends_on_weight for r in regimens) and \
         all(same_rows(v, n) for what in dose.values() for v in what.values())
     if not shared:
         return [resolve(r if isinstance(r, DoseTable) else DoseTable.from_regimen(r, n, weight, horizon=horizon),
@@ -54,7 +54,9 @@ def regimens_events(model, regimens, individual, weight, horizon: float) -> list
     first = {what: {role: (v[:1] if np.ndim(v) >= 1 else v) for role, v in by_role.items()}
              for what, by_role in dose.items()}
     events = _resolve(ones, first, grid)  # one pattern per regimen: nothing to share between rows
-    return [events.take(np.full(n, r, dtype=np.int64)) for r in range(len(regimens))]
+    if events.steady.m:  # steady states name their subject's records in messages: each patient's own
+        return regimens_events(model, regimens, individual, weight, horizon, share=False)
+    return [events.rows(slice(r, r + 1)).take(np.zeros(n, dtype=np.int64)) for r in range(len(regimens))]
 
 
 def changes(events: Events) -> np.ndarray:

@@ -71,6 +71,22 @@ def test_rates_are_bit_identical_between_calls_and_smooth(pasi):
     assert np.all(d1 < 0) and np.max(np.abs(d1 - d2)) < 1e-3 * np.max(np.abs(d1)) + 1e-9
 
 
+def test_a_regimens_rates_do_not_depend_on_the_others_computed_with_it(pasi):
+    # Regimens whose patients share their records are resolved together; each keeps its own
+    # events, mesh and rates, whatever the others are (a steady state, an infusion, placebo).
+    nodes = pkpd.sample_population(pasi, 256, seed=0, method="sobol")
+    design, times = Design(256), np.array([4.0, 12.0, 30.0]) * 7
+    others = {"ss": "90 mg SC every 5 weeks from week 1 at steady state", "iv": "130 mg IV over 1 hour at week 0",
+              "placebo": "placebo"}
+    for name, text in ARMS.items():
+        alone = RateEngine(pasi, {name: text}, times, nodes, design)
+        together = RateEngine(pasi, {**others, name: text}, times, nodes, design)
+        assert alone.meshes[0].n_segments == together.meshes[-1].n_segments
+        # Equal to rounding (the propagators shared by the regimens include infusion terms when any
+        # regimen is infused).
+        np.testing.assert_allclose(alone.rates()[0], together.rates()[-1], rtol=1e-14, atol=1e-15)
+
+
 @st.composite
 def regimens_and_values(draw):
     amount = draw(st.floats(0.0, 400.0))

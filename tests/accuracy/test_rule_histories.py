@@ -128,6 +128,17 @@ def test_linear_scores_split_as_a_one_class_mixture_does():
     assert share[:, -1].max() > 0.01  # the last rule fires for some patients
 
 
+def test_a_rule_whose_doses_all_come_after_the_horizon_fires_for_the_non_responders():
+    # Its history has no dose before the last time asked for: no record to mask or resolve.
+    fit = pkpd.load_fit("ustekinumab_phase2")
+    text = "placebo; if not PASI75 at week 12: 45 mg SC every 12 weeks from week 60"
+    engine = RateEngine(fit.model, {"r": text}, np.array([12.0, 52.0]) * 7, fit.design.nodes(fit.model), fit.design)
+    rates, fired = engine.evaluate()
+    placebo = pkpd.predict(fit, {"p": "placebo"}, [12, 52], time_unit="week")
+    assert fired[0, 0] == pytest.approx(1 - placebo.rate.sel(endpoint="PASI75").values[0, 0], abs=1e-12)
+    np.testing.assert_allclose(rates[0], placebo.rate.values[0], rtol=0, atol=1e-12)
+
+
 def test_when_responses_only_rise_the_histories_are_the_k_plus_1_prefixes():
     # Weekly checks while every patient's response is still rising: a non-responder at week w
     # who responds later never loses it, so rule j fires only for patients who fired rules 0..j-1.
