@@ -56,7 +56,8 @@ def regimens_events(model, regimens, individual, weight, horizon: float, share: 
     events = _resolve(ones, first, grid)  # one pattern per regimen: nothing to share between rows
     if events.steady.m:  # steady states name their subject's records in messages: each patient's own
         return regimens_events(model, regimens, individual, weight, horizon, share=False)
-    return [events.rows(slice(r, r + 1)).take(np.zeros(n, dtype=np.int64)) for r in range(len(regimens))]
+    # Without steady states take() gives views of row r alone: nothing of the other regimens.
+    return [events.take(np.full(n, r, dtype=np.int64)) for r in range(len(regimens))]
 
 
 def changes(events: Events) -> np.ndarray:
