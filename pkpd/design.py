@@ -206,6 +206,11 @@ def _as_score(latent, spread, where: str = "The response model"):
     return score
 
 
+def _every_course(regimen: Regimen) -> tuple:
+    """The courses of a regimen and of all its rules: every dose some patient can get."""
+    return regimen.courses + tuple(c for rule in regimen.rules for c in rule.courses)
+
+
 def _rows(values: Mapping, rows) -> dict:
     """Per-node values (floats, or arrays (node,)) of some of the nodes."""
     return {k: v if np.ndim(v) == 0 else np.asarray(v)[rows] for k, v in values.items()}
@@ -252,14 +257,14 @@ class RateEngine:
         if self.method == "closed_form" and plain:
             resolved = iter(regimens_events(model, plain, individual, population.weight, horizon))
         for reg in self.regimens.values():
-            every_dose = Regimen(reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
+            every_dose = Regimen(_every_course(reg))
             events = next(resolved) if self.method == "closed_form" and not reg.rules else None
             self._first_events.append(events)
             self.meshes.append(design.mesh(breakpoints(model, every_dose, individual, population.weight, horizon,
                                                        events),
                                            self.eval_times, rows=population.n * len(self.regimens)))
         self.infusions = any(c.route == "infusion" for reg in self.regimens.values()
-                             for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses))
+                             for c in _every_course(reg))
         self._values = dict(model.values)  # the model is frozen: its values once
         self._pk_names = {}  # names that change concentrations, per set of value names (pk_key's)
         self._first_key = self._key(self._values)
@@ -477,8 +482,7 @@ class RateEngine:
         None when no dose depends on weight."""
         if r not in self._groups:
             reg, weight = self._regimen_list[r], self.population.weight
-            by_weight = [c.amount for c in reg.courses + tuple(c for rule in reg.rules for c in rule.courses)
-                         if c.amount.depends_on_weight]
+            by_weight = [c.amount for c in _every_course(reg) if c.amount.depends_on_weight]
             group = None
             if by_weight and weight is not None:
                 amounts = np.stack([a.resolve(weight) for a in by_weight], axis=1)

@@ -190,12 +190,11 @@ def _split_linear(rules, base: LinearScore, score_of, cuts, out_index) -> tuple[
         U = at.zcut(upper) if upper is not None else np.full(row.size, np.inf)
         in_lo, in_hi = np.maximum(lo, L), np.minimum(hi, U)
         share[:, j] = np.bincount(node, weights=interval_probability(in_lo, in_hi), minlength=n)
-        # The pieces: where the rule fires (a new history), and below and above that interval (as before).
-        pieces = [(in_lo, in_hi, True), (lo, np.minimum(hi, L), False), (np.maximum(lo, U), hi, False)]
+        # The pieces: where the rule fires (a new history, first), and below and above that interval.
         parts = []
-        for a, b, fires in pieces:
+        for a, b in ((in_lo, in_hi), (lo, np.minimum(hi, L)), (np.maximum(lo, U), hi)):
             keep = a < b
-            parts.append((history[keep], node[keep], row[keep], a[keep], b[keep], fires))
+            parts.append((history[keep], node[keep], row[keep], a[keep], b[keep]))
         h_new, n_new = parts[0][0], parts[0][1]
         if h_new.size:
             order = np.lexsort((n_new, h_new))
