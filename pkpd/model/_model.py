@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace as dc_replace
-from .._frozen import FrozenMap
+from functools import cached_property
 from typing import Mapping
 
 from .._checks import nearest, number
 from .._errors import PkpdError
+from .._frozen import FrozenMap
 from ._covariates import Correlation, Covariate, Effect, weight_distribution
 from ._parameters import POSITIVE, REAL, ParameterSpec
 from ._rows import Parameter
@@ -169,9 +170,10 @@ class Model:
             raise PkpdError(f"Model '{self.name}' has no endpoints; it has no response model ([pd]).")
         return self.endpoints.select(names, owner=f"model '{self.name}'")
 
-    @property
+    @cached_property
     def pk_names(self) -> tuple[str, ...]:
-        """The structure's PK parameters, then the optional dose parameters this model gives."""
+        """The structure's PK parameters, then the optional dose parameters this model gives
+        (computed once: a model does not change)."""
         given = {p.name for p in self.parameters}
         return (STRUCTURES[self.structure] + ABSORPTIONS[self.absorption] + ELIMINATIONS[self.elimination]
                 + tuple(n for n in dose_parameters(self.absorption) if n in given))
