@@ -187,6 +187,8 @@ class Events:
             steady = dataclasses.replace(st, table=st.table if table is None else table)
         source, where = self.patterns()
         origin = (source, index if where is None else where[index]) if source.n < n else None
+        if origin is not None and not st.m:
+            return _Copies.of(origin, steady, self.same_rows or bool(n and np.all(index == index[0])))
         return Events(time=self.time[index], bolus=self.bolus[index], rate=self.rate[index],
                       reset=self.reset[index], ss=ss, record=self.record[index], steady=steady,
                       out_time=self.out_time[index], out_record=self.out_record[index],
@@ -199,6 +201,46 @@ class Events:
         """Every subject has its events and outputs at the same times and positions."""
         return bool(np.all(self.time == self.time[:1]) and np.all(self.out_time == self.out_time[:1])
                     and np.all(self.out_position == self.out_position[:1]))
+
+
+_PER_SUBJECT = ("time", "bolus", "rate", "reset", "ss", "record", "out_time", "out_record", "positions", "event_slot")
+
+
+def _copied(name: str) -> property:
+    """A field of :class:`_Copies`: the patterns' rows, taken when first read (or as given)."""
+    def get(self):
+        values = self.__dict__
+        if name not in values:
+            source, index = self.origin
+            field = getattr(source, name)
+            values[name] = None if field is None else field[index]
+        return values[name]
+
+    def put(self, value):  # dataclasses.replace builds a new one with every field given
+        self.__dict__[name] = value
+    return property(get, put)
+
+
+class _Copies(Events):
+    """:class:`Events` whose subjects are copies of a few patterns (``origin``: the patterns and
+    the pattern of each subject), without steady states. Work per subject is done on the
+    patterns (:meth:`Events.patterns`; the mesh kernel's inputs, breakpoints), so the per-subject
+    arrays are taken from them only if something reads them."""
+
+    @classmethod
+    def of(cls, origin: tuple, steady: SteadyStates, same_rows: bool) -> "_Copies":
+        out = object.__new__(cls)
+        for name, value in (("origin", origin), ("steady", steady), ("same_rows", same_rows)):
+            object.__setattr__(out, name, value)
+        return out
+
+    @property
+    def n(self) -> int:
+        return int(self.origin[1].size)
+
+
+for _name in _PER_SUBJECT:
+    setattr(_Copies, _name, _copied(_name))
 
 
 def _column(v) -> np.ndarray:

@@ -77,6 +77,7 @@ def breakpoints(events: Events, horizon: float) -> np.ndarray:
 def supports(model, events: Events) -> bool:
     """Whether the mesh kernel computes these events: a linear model, boluses into the depot or
     the central compartment and infusions into the central one; no resets or steady states."""
+    events = events.patterns()[0]
     return bool(model.is_linear and not np.any(events.reset) and not np.any(events.ss >= 0)
                 and not np.any(events.rate[:, :, DEPOT] != 0))
 

@@ -343,3 +343,37 @@ def test_subjects_with_equal_records_are_resolved_once_with_the_same_events(monk
         for name in ("subject", "amount", "interval", "phase", "kind"):
             np.testing.assert_array_equal(getattr(part.steady, name), getattr(alone.steady, name), err_msg=name)
     assert together.steady.m == 4 and np.array_equal(together.steady.subject, np.arange(4))
+
+
+def test_subjects_copied_from_patterns_read_each_subjects_own_events():
+    """Without steady states, subjects resolved as a few patterns are copies whose arrays are
+    taken from the patterns when read: every field, the output positions included, equals the
+    subject's own events resolved alone, also after a second take and a dataclasses.replace."""
+    import dataclasses
+    from pkpd.dosing._tables import DoseTable
+    from pkpd.pk._events import resolve
+    from pkpd.pk._exposure import dose_parameters
+    model = make_model("2cmt")
+    rows = []
+    for ident, amt in ((1, 100), (2, 70), (3, 100), (4, 70), (5, 100)):
+        rows += [(ident, 0, 1, amt, 1, 0, 14, 3, 0), (ident, 3, 1, 50, 2, 25, 0, 0, 0)]
+    data = dataset(rows, obs=(1, 10, 30, 60))
+    table = DoseTable.from_dataset(data, np.arange(5), {1: "depot", 2: "central"})
+    pk = dict(model.values)
+    together = resolve(table, dose_parameters(model, pk))
+    source, index = together.patterns()
+    assert source.n == 2 and together.n == 5 and index.tolist() == [0, 1, 0, 1, 0]
+    names = ("time", "bolus", "rate", "reset", "ss", "record", "out_time", "out_record", "out_position")
+    alone = []
+    for i in range(5):
+        one = DoseTable(**{k: getattr(table, k)[i:i + 1] for k in (
+            "time", "evid", "amount", "compartment", "rate", "interval", "additional", "steady_state", "valid",
+            "output", "line")}, time_unit=table.time_unit)
+        alone.append(resolve(one, dose_parameters(model, pk)))
+    again = together.take(np.array([4, 1, 1]))
+    assert again.n == 3 and again.patterns()[0] is source and again.patterns()[1].tolist() == [0, 1, 1]
+    replaced = dataclasses.replace(together, same_rows=False)
+    for events, who in ((together, range(5)), (again, (4, 1, 1)), (replaced, range(5))):
+        for name in names:
+            np.testing.assert_array_equal(getattr(events, name), np.concatenate(
+                [getattr(alone[i], name) for i in who]), err_msg=name)
