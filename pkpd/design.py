@@ -17,6 +17,7 @@ use it, so there is one copy of every formula.
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -133,10 +134,12 @@ def mesh_times(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     return mesh.nodes[: mesh.n_main].ravel(), np.union1d(mesh.nodes[mesh.n_main:].ravel(), mesh.times)
 
 
-# Rule histories are computed in batches of at least this many (node, history) rows, one batch's
-# response on a thread while the next one's events are resolved (benchmarks/bench_rules.py:
-# 24 rules, 3,645 histories, peak of the whole process about 400 MB).
+# Rule histories are computed in batches of at least this many (node, history) rows, the
+# responses of HISTORY_THREADS batches at once on threads (the kernel releases the GIL) while the
+# next batch's events are taken (benchmarks/bench_rules.py: 24 rules, 3,645 histories, peak of
+# the whole process about 400 MB).
 HISTORY_ROWS = 1024
+HISTORY_THREADS = max(1, min(2, os.cpu_count() or 1))
 
 # The concentration just before a segment's end (a dose there is not yet in the body) is taken
 # this many days earlier, by engines that have no left limit of their own.
@@ -366,22 +369,30 @@ class RateEngine:
                 f"or use fewer rules. {how_to_raise('rule_histories')}")
         self.trajectories(values)  # the base trajectories, and the propagators of this PK
         individual = self.population.individual(self.model, dict(values or {}))
-        out, batch, size, pending = {}, [], 0, []
         items = list(asked.items())
-        # A batch's scores (the response kernel, which releases the GIL) are computed on a thread
-        # while the next batch's events are resolved; the results do not depend on it.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # The events of every node asked for, resolved at once as a few patterns (one per history
+        # and weight group) when nodes of a history share them; each batch takes its own.
+        patterns = self._pattern_events(r, [(f, known[f], nodes) for f, nodes in items], individual)
+        out, batch, size, pending, done = {}, [], 0, [], 0
+        # Batches' scores (the response kernel, which releases the GIL) are computed on threads
+        # while the next batch's events are taken; the results do not depend on them.
+        with ThreadPoolExecutor(max_workers=HISTORY_THREADS) as pool:
             for k, (fired, nodes) in enumerate(items):
                 batch.append((fired, nodes))
                 size += nodes.size
                 if size < HISTORY_ROWS and k + 1 < len(items):
                     continue
                 rows = np.concatenate([nodes for _, nodes in batch])
-                traj = self._history_trajectory(r, [(f, known[f], nodes) for f, nodes in batch], individual)
-                if len(pending) > 1:
-                    pending[-2][1].result()  # at most one batch waits: bounded memory
+                events = None
+                if patterns is not None:  # this batch's patterns are consecutive: the histories are in order
+                    which = patterns[1][done:done + size]
+                    low = int(which.min())
+                    events = patterns[0].rows(slice(low, int(which.max()) + 1)).take(which - low)
+                traj = self._history_trajectory(r, [(f, known[f], nodes) for f, nodes in batch], individual, events)
+                if len(pending) >= HISTORY_THREADS:
+                    pending[-HISTORY_THREADS][1].result()  # at most HISTORY_THREADS in flight: bounded memory
                 pending.append((batch, pool.submit(latent_of, traj, rows)))
-                batch, size = [], 0
+                batch, done, size = [], done + size, 0
         for batch, score in pending:
             score, at = score.result(), 0
             for f, nodes in batch:
@@ -389,51 +400,60 @@ class RateEngine:
                 at += nodes.size
         return out
 
-    def _history_trajectory(self, r: int, batch: list, individual: Mapping) -> Trajectory:
+    def _pattern_events(self, r: int, histories: list, individual: Mapping) -> tuple | None:
+        """The events of the nodes of some dosing histories of regimen ``r`` (``histories``:
+        (fired rules, regimen, nodes)) as (events of a few patterns, the pattern of each node in
+        the histories' order), the patterns in the histories' order. Nodes of one history whose
+        doses resolve to the same amounts (one weight group) share their events, when dose
+        parameters (F, lag, ...) do not differ between nodes and no dose is a steady state.
+        None otherwise: each node's records are resolved on their own."""
+        if self.method != "closed_form":
+            return None
+        rows = np.concatenate([nodes for _, _, nodes in histories])
+        pk = {k: np.asarray(individual[k])[rows] for k in self.model.pk_names}
+        dose = dose_parameters(self.model, pk)
+        if not all(np.ndim(v) == 0 or np.all(v == np.asarray(v).flat[0]) for by in dose.values() for v in by.values()):
+            return None
+        weight, horizon = self.population.weight, float(self.eval_times[-1])
+        group, every = self._dose_groups(r), self._every_record(r)
+        if every is not None:  # the patterns (history, group) of all at once
+            groups = 1 if group is None else int(group.max()) + 1
+            key = np.repeat(np.arange(len(histories)), [nodes.size for _, _, nodes in histories]) * groups
+            if group is not None:
+                key += group[rows]
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            small = self._history_records(r, [histories[b][0] for b in key[first] // groups], key[first] % groups)
+            inverse = inverse.ravel()
+        else:
+            tables, inverse, offset = [], [], 0
+            for _, regimen, nodes in histories:
+                first, where = np.zeros(1, np.int64), np.zeros(nodes.size, np.int64)
+                if group is not None and regimen.depends_on_weight:
+                    _, first, where = np.unique(group[nodes], return_index=True, return_inverse=True)
+                tables.append(DoseTable.from_regimen(regimen, first.size, None if weight is None else
+                                                     weight[nodes][first], horizon))
+                inverse.append(where.ravel() + offset)
+                offset += first.size
+            small, inverse = DoseTable.stack(tables), np.concatenate(inverse)
+        first_node = {k: np.full(small.n, v.flat[0]) for k, v in pk.items()}
+        events = regimen_events(self.model, small, first_node, None, horizon, distinct=True)
+        return None if events.steady.m else (events, inverse)
+
+    def _history_trajectory(self, r: int, batch: list, individual: Mapping, events=None) -> Trajectory:
         """Concentrations along regimen ``r``'s mesh of the nodes of several dosing histories
-        (``batch``: (fired rules, regimen, nodes)), each node with its history's records."""
+        (``batch``: (fired rules, regimen, nodes)), each node with its history's records;
+        ``events``: theirs, if resolved (:meth:`_pattern_events`)."""
         weight = self.population.weight
-        horizon = float(self.eval_times[-1])
         rows = np.concatenate([nodes for _, _, nodes in batch])
         part = {key: np.asarray(x)[rows] for key, x in individual.items()}
         w = None if weight is None else weight[rows]
         shared = None if self._tables is None else self._tables.rows(rows)
-        mesh = self.meshes[r]
-        if self.method == "closed_form":
-            # Nodes of one history whose doses resolve to the same amounts (one weight band) share
-            # their events: resolve each such pattern once and copy it, when dose parameters (F,
-            # lag) do not differ between nodes.
-            dose = dose_parameters(self.model, {k: part[k] for k in self.model.pk_names})
-            if all(np.ndim(v) == 0 or np.all(v == np.asarray(v).flat[0]) for by in dose.values() for v in by.values()):
-                group, every = self._dose_groups(r), self._every_record(r)
-                if every is not None:  # the patterns (history, group) of the whole batch at once
-                    groups = 1 if group is None else int(group.max()) + 1
-                    key = np.repeat(np.arange(len(batch)), [nodes.size for _, _, nodes in batch]) * groups
-                    if group is not None:
-                        key += group[rows]
-                    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-                    small = self._history_records(r, [batch[b][0] for b in key[first] // groups], key[first] % groups)
-                    inverse = inverse.ravel()
-                else:
-                    tables, inverse, offset = [], [], 0
-                    for _, regimen, nodes in batch:
-                        first, where = np.zeros(1, np.int64), np.zeros(nodes.size, np.int64)
-                        if group is not None and regimen.depends_on_weight:
-                            _, first, where = np.unique(group[nodes], return_index=True, return_inverse=True)
-                        tables.append(DoseTable.from_regimen(regimen, first.size, None if weight is None else
-                                                             weight[nodes][first], horizon))
-                        inverse.append(where.ravel() + offset)
-                        offset += first.size
-                    small, inverse = DoseTable.stack(tables), np.concatenate(inverse)
-                first_node = {k: np.full(small.n, np.asarray(v).flat[0]) for k, v in part.items()}
-                events = regimen_events(self.model, small, first_node, None, horizon, distinct=True)
-                if events.steady.m == 0:
-                    events = events.take(inverse)
-                    if on_mesh_supports(self.model, events):
-                        return trajectory(self.model, None, part, w, mesh, self.method, events, shared)
+        if events is not None and on_mesh_supports(self.model, events):
+            return trajectory(self.model, None, part, w, self.meshes[r], self.method, events, shared)
+        horizon = float(self.eval_times[-1])
         table = DoseTable.stack([DoseTable.from_regimen(regimen, nodes.size, None if weight is None else weight[nodes],
                                                         horizon) for _, regimen, nodes in batch])
-        return trajectory(self.model, table, part, w, mesh, self.method, tables=shared)
+        return trajectory(self.model, table, part, w, self.meshes[r], self.method, tables=shared)
 
     def _every_record(self, r: int) -> tuple | None:
         """When every rule of regimen ``r`` adds doses: the records of the regimen with every rule's
