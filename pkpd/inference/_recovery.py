@@ -1,7 +1,7 @@
 """Parameter recovery: simulate trials like the fitted one from known values, refit, check intervals.
 
-Each simulated trial has the arms, sizes, times and endpoints of the fit's trial table; an
-arm's counts at a time are a multinomial draw of its patients over the ordered response
+Each simulated trial has the arms, sizes, times and endpoints of the fit's trial table (or
+of another table given as the design, e.g. the same arms with more visits); an arm's counts at a time are a multinomial draw of its patients over the ordered response
 categories with the model's rates at the true values (the exact distribution of a trial of
 independent patients from the virtual population). Each trial is refitted as the original
 fit was (same varying parameters, likelihood, design and priors; starting from the true
@@ -22,7 +22,7 @@ from .._checks import whole
 from .._errors import PkpdError
 from ..endpoints import to_categories
 from ._results import FitResult, load_fit
-from ._trial import trial_from_text
+from ._trial import load_trial, trial_from_text
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,15 @@ class Recovery:
 
 
 class TrialSimulator:
-    """Draws trial tables like a fit's at its values: the model's category probabilities of
-    each arm and time are computed once; each :meth:`draw` is a multinomial draw per group."""
+    """Draws trial tables like a fit's (or with the design of ``trial``: its arms, regimens,
+    sizes, times and endpoints; its counts are not used) at the fit's values: the model's
+    category probabilities of each arm and time are computed once; each :meth:`draw` is a
+    multinomial draw per group."""
 
-    def __init__(self, fit: FitResult):
+    def __init__(self, fit: FitResult, trial=None):
         from ._fit import Objective
-        objective = Objective(fit.model, fit.trial, fit.settings["likelihood"], fit.design,
+        trial = fit.trial if trial is None else load_trial(trial, fit.model.endpoints)
+        objective = Objective(fit.model, trial, fit.settings["likelihood"], fit.design,
                               fit.settings.get("trial_effect"))
         rates = objective.rates({})
         names = list(objective.endpoints.names)
@@ -62,7 +65,7 @@ class TrialSimulator:
         for g in objective.groups:
             arm = objective.arms[g.arm]
             probs = np.clip(to_categories(rates[g.arm, g.time, list(g.endpoints)]), 0.0, 1.0)
-            regimen = str(fit.trial.regimens[arm]).replace('"', '""')
+            regimen = str(trial.regimens[arm]).replace('"', '""')
             prefix = [f'"{arm}","{regimen}",{g.n},{float(objective.days[g.time])!r},{names[e]},' for e in g.endpoints]
             self.groups.append((g.n, probs / probs.sum(), prefix))
 
@@ -82,10 +85,10 @@ class TrialSimulator:
         return "\n".join(lines) + "\n"
 
 
-def _recover(fit: FitResult, seeds, profile: bool, starts: int) -> list:
+def _recover(fit: FitResult, seeds, profile: bool, starts: int, trial=None) -> list:
     from ._fit import fit as refit
     out = []
-    simulator = TrialSimulator(fit)
+    simulator = TrialSimulator(fit, trial)
     for index, seed in seeds:
         text = simulator.draw(np.random.default_rng(seed))
         try:
@@ -109,8 +112,8 @@ def _recover(fit: FitResult, seeds, profile: bool, starts: int) -> list:
     return out
 
 
-def recovery(fit, n_trials: int = 100, *, seed: int = 0, profile: bool = True, starts: int = 2, chunk: int = 5,
-             client=None, progress: bool = False) -> Recovery:
+def recovery(fit, n_trials: int = 100, *, trial=None, seed: int = 0, profile: bool = True, starts: int = 2,
+             chunk: int = 5, client=None, progress: bool = False) -> Recovery:
     """Refit ``n_trials`` trials simulated from ``fit``'s values and check its intervals.
 
     Parameters
@@ -120,6 +123,10 @@ def recovery(fit, n_trials: int = 100, *, seed: int = 0, profile: bool = True, s
         design, priors, trial design).
     n_trials : int
         Simulated trials (at least 100 for coverage within a few percent).
+    trial : TrialData, path or library name, optional
+        The design of the simulated trials (arms, regimens, sizes, times, endpoints; its
+        counts are not used), by default the fit's trial table. A design with more visits
+        than the fit's asks whether its parameters are recovered from richer data.
     seed : int
         Seed of the simulated counts (trial i uses the i-th spawned stream: results do not
         depend on ``chunk`` or on where the chunks run).
@@ -138,6 +145,8 @@ def recovery(fit, n_trials: int = 100, *, seed: int = 0, profile: bool = True, s
     n_trials = whole("n_trials", n_trials, minimum=1)
     chunk = whole("chunk", chunk, minimum=1)
     seed = whole("seed", seed, minimum=0)
+    if trial is not None:
+        trial = load_trial(trial, fit.model.endpoints)
     streams = np.random.SeedSequence(seed).spawn(n_trials)
     seeds = list(enumerate(streams))
     parts = [seeds[i:i + chunk] for i in range(0, n_trials, chunk)]
@@ -145,7 +154,7 @@ def recovery(fit, n_trials: int = 100, *, seed: int = 0, profile: bool = True, s
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(parts), desc="recovery", unit="chunk")
-    results = run_chunks(_recover, [(fit, part, profile, starts) for part in parts], client=client,
+    results = run_chunks(_recover, [(fit, part, profile, starts, trial) for part in parts], client=client,
                          progress=(lambda done, total: bar.update(done - bar.n)) if bar else None)
     if bar:
         bar.close()

@@ -48,3 +48,29 @@ def test_recovery_is_seeded_independently_of_chunks_and_records_each_parameter(f
     assert not a.table["covered"].any()
     with pytest.raises(pkpd.PkpdError, match="n_trials"):
         pkpd.recovery(fit, 0)
+
+
+def test_simulated_trials_take_the_design_of_a_given_table(fit):
+    """With a design table (the phase II arms, visits at weeks 4 and 12, other sizes), each drawn
+    trial has its arms, days, sizes and endpoints, and its counts are multinomial at the model's
+    rates there; the design's own counts are not used."""
+    phase2 = pkpd.load_trial("krueger2007_phase2")
+    lines = ["arm,regimen,n,week,endpoint,responders"]
+    for i, arm in enumerate(phase2.arms):
+        regimen = str(phase2.regimens[arm]).replace('"', '""')
+        lines += [f'"{arm}","{regimen}",{40 + i},{w},{e},0' for w in (4, 12) for e in ("PASI75", "PASI90")]
+    design = pkpd.inference.trial_from_text("\n".join(lines) + "\n", source="design")
+    simulator = TrialSimulator(fit, design)
+    objective = Objective(fit.model, design, design=fit.design)
+    rates = objective.rates({})
+    drawn = pkpd.inference.trial_from_text(simulator.draw(np.random.default_rng(5)))
+    assert [(arm, day, n) for arm, day, n, _ in drawn.groups()] == \
+        [(arm, day, 40 + i) for i, arm in enumerate(phase2.arms) for day in (28.0, 84.0)]
+    rng = np.random.default_rng(2)
+    draws = 20_000
+    total = sum(np.array(simulator.counts(rng), float) for _ in range(draws))
+    for g, (arm, day, n, _) in enumerate(drawn.groups()):
+        p = rates[objective.arms.index(arm), list(objective.days).index(day)]
+        se = np.sqrt(n * p * (1 - p) / draws)
+        assert np.all(np.abs(total[g] / draws - n * p) < 4.5 * se), (arm, day)
+    assert rates[0, 0, 0] < rates[0, 1, 0]  # week 4 is not week 12: the design's times are used
