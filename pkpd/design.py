@@ -16,6 +16,7 @@ use it, so there is one copy of every formula.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -391,7 +392,8 @@ class RateEngine:
                 traj = self._history_trajectory(r, [(f, known[f], nodes) for f, nodes in batch], individual, events)
                 if len(pending) >= HISTORY_THREADS:
                     pending[-HISTORY_THREADS][1].result()  # at most HISTORY_THREADS in flight: bounded memory
-                pending.append((batch, pool.submit(latent_of, traj, rows)))
+                # in the caller's context: numpy's error state (np.errstate) is a context variable
+                pending.append((batch, pool.submit(contextvars.copy_context().run, latent_of, traj, rows)))
                 batch, done, size = [], done + size, 0
         for batch, score in pending:
             score, at = score.result(), 0

@@ -171,6 +171,24 @@ def test_twelve_monthly_rules_are_computed_within_budget_and_are_consistent():
         pkpd.parse_regimen(monthly(24)).variants()
 
 
+def test_histories_integrated_on_threads_keep_the_callers_numpy_error_state(monkeypatch):
+    # The responses of rule histories run on worker threads; np.errstate is a context variable,
+    # so without the caller's context they would run with numpy's defaults instead.
+    from pkpd.pk import _on_mesh
+    seen = []
+    inner = _on_mesh.on_mesh
+
+    def spy(*args, **kwargs):
+        seen.append(np.geterr()["under"])
+        return inner(*args, **kwargs)
+    monkeypatch.setattr(_on_mesh, "on_mesh", spy)
+    fit = pkpd.load_fit("ustekinumab_phase2")
+    engine = RateEngine(fit.model, {"r": monthly(3)}, np.array([16 * 7.0]), fit.design.nodes(fit.model), fit.design)
+    with np.errstate(under="raise"):
+        engine.evaluate()
+    assert len(set(engine._histories[0])) > 1 and seen and set(seen) == {"raise"}
+
+
 def test_a_switch_at_the_rule_time_replaces_the_dose_due_then():
     regimen = pkpd.parse_regimen("45 mg SC at weeks 0, 4 then every 12 weeks until week 52; "
                                  "if not PASI75 at week 16: switch to 90 mg SC every 8 weeks from week 16 until week 32")
