@@ -1,9 +1,11 @@
 """Parameter recovery: simulate trials like the fitted one from known values, refit, check intervals.
 
 Each simulated trial has the arms, sizes, times and endpoints of the fit's trial table (or
-of another table given as the design, e.g. the same arms with more visits); an arm's counts at a time are a multinomial draw of its patients over the ordered response
-categories with the model's rates at the true values (the exact distribution of a trial of
-independent patients from the virtual population). Each trial is refitted as the original
+of another table given as the design, e.g. the same arms with more visits); an arm's counts
+at a time are a multinomial draw of its patients over the ordered response categories with
+the model's rates at the true values (the exact distribution of a trial of independent
+patients from the virtual population; counts at several times of one arm are independent
+draws, as the fit's likelihood treats them). Each trial is refitted as the original
 fit was (same varying parameters, likelihood, design and priors; starting from the true
 values and a Sobol screen), and its 95% profile-likelihood intervals are compared with the
 truth. Coverage near 95% says the intervals mean what they claim for data like these.
