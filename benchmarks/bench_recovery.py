@@ -10,7 +10,9 @@ patients, PASI75 and PASI90 at week 12), counts drawn from the model at the trut
 
 With ``--weeks 4,8,12,16,20,24`` each simulated trial has the same arms and patients with
 visits at those weeks instead of week 12 alone (ASSUMPTION of this benchmark: the phase II
-trial followed its patients beyond week 12 but its abstract reports week 12 only). Week 12
+trial went on beyond week 12, with an extra dose at week 16 if needed and placebo crossing
+over at week 20, but its abstract reports week 12 only; the simulated arms keep their first
+regimen throughout). Week 12
 alone does not identify every parameter of the richer structures (kout of the Hill
 structure, ke0 of the effect compartment: their intervals reach the parameter's bounds), and
 no interval can cover a parameter the data do not inform 95% of the time: it is the whole
