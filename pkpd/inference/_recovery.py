@@ -52,9 +52,9 @@ class Recovery:
 
 class TrialSimulator:
     """Draws trial tables like a fit's (or with the design of ``trial``: its arms, regimens,
-    sizes, times and endpoints; its counts are not used) at the fit's values: the model's
-    category probabilities of each arm and time are computed once; each :meth:`draw` is a
-    multinomial draw per group."""
+    sizes, times, endpoints, trials and arms' covariates; its counts are not used) at the
+    fit's values: the model's category probabilities of each arm and time are computed once;
+    each :meth:`draw` is a multinomial draw per group."""
 
     def __init__(self, fit: FitResult, trial=None):
         from ._fit import Objective
@@ -63,12 +63,21 @@ class TrialSimulator:
                               fit.settings.get("trial_effect"))
         rates = objective.rates({})
         names = list(objective.endpoints.names)
+        # The arms' own patients (covariate columns) and trials are part of the design.
+        columns = sorted({f"{c}_{f}" for arm in trial.arms for c, fields in trial.covariates.get(arm, {}).items()
+                          for f in fields})
+        trials = any(trial.trials.values())
+        self.header = ",".join(["arm", "regimen", "n", "day", "endpoint"] + ["trial"] * trials + columns
+                               + ["responders"])
         self.groups = []
         for g in objective.groups:
             arm = objective.arms[g.arm]
             probs = np.clip(to_categories(rates[g.arm, g.time, list(g.endpoints)]), 0.0, 1.0)
-            regimen = str(trial.regimens[arm]).replace('"', '""')
-            prefix = [f'"{arm}","{regimen}",{g.n},{float(objective.days[g.time])!r},{names[e]},' for e in g.endpoints]
+            own = {f"{c}_{f}": v for c, fields in trial.covariates.get(arm, {}).items() for f, v in fields.items()}
+            cells = [_quoted(arm), _quoted(str(trial.regimens[arm])), str(g.n), repr(float(objective.days[g.time]))]
+            after = ([_quoted(trial.trials[arm])] if trials else []) + \
+                [repr(float(own[c])) if c in own else "" for c in columns]
+            prefix = [",".join(cells + [names[e]] + after) + "," for e in g.endpoints]
             self.groups.append((g.n, probs / probs.sum(), prefix))
 
     def counts(self, rng) -> list[np.ndarray]:
@@ -81,10 +90,15 @@ class TrialSimulator:
 
     def draw(self, rng) -> str:
         """A trial table (CSV text)."""
-        lines = ["arm,regimen,n,day,endpoint,responders"]
+        lines = [self.header]
         for (_, _, prefix), responders in zip(self.groups, self.counts(rng)):
             lines += [p + str(int(k)) for p, k in zip(prefix, responders)]
         return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """A CSV cell holding ``text`` as it is (commas and quotes included)."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _recover(fit: FitResult, seeds, profile: bool, starts: int, trial=None) -> list:

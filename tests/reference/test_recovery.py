@@ -74,3 +74,24 @@ def test_simulated_trials_take_the_design_of_a_given_table(fit):
         se = np.sqrt(n * p * (1 - p) / draws)
         assert np.all(np.abs(total[g] / draws - n * p) < 4.5 * se), (arm, day)
     assert rates[0, 0, 0] < rates[0, 1, 0]  # week 4 is not week 12: the design's times are used
+
+
+def test_simulated_trials_keep_the_arms_own_patients_and_trials(fit):
+    """Arms restricted to a weight band or with their own weight distribution, in two trials:
+    the drawn tables describe the same patients (same covariates and trials, so the same rates
+    at the truth), not the whole population."""
+    text = """arm,regimen,n,week,endpoint,responders,trial,weight_lower,weight_upper,weight_median,weight_cv
+light,"45 mg SC at weeks 0, 4",60,16,PASI75,0,"A, 2007",,100,,
+light,"45 mg SC at weeks 0, 4",60,16,PASI90,0,"A, 2007",,100,,
+heavy,"45 mg SC at weeks 0, 4",30,16,PASI75,0,"A, 2007",100,,,
+heavy,"45 mg SC at weeks 0, 4",30,16,PASI90,0,"A, 2007",100,,,
+other,"90 mg SC at week 0",50,16,PASI75,0,B,,,105.5,0.15
+other,"90 mg SC at week 0",50,16,PASI90,0,B,,,105.5,0.15
+"""
+    design = pkpd.inference.trial_from_text(text, source="design")
+    drawn = pkpd.inference.trial_from_text(TrialSimulator(fit, design).draw(np.random.default_rng(0)))
+    assert drawn.covariates == design.covariates and drawn.trials == design.trials
+    assert drawn.covariates["heavy"] == {"weight": {"lower": 100.0}}
+    rates = Objective(fit.model, design, design=fit.design).rates({})
+    np.testing.assert_array_equal(Objective(fit.model, drawn, design=fit.design).rates({}), rates)
+    assert rates[1, 0, 0] < rates[0, 0, 0]  # the heavy arm's own patients respond less
