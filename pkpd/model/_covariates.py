@@ -107,19 +107,22 @@ class Covariate:
             return -math.inf
         return cut if x < 1 else math.inf
 
-    def _band(self) -> tuple[float, float]:
-        return float(ndtr(self._score(self.lower))), float(ndtr(self._score(self.upper)))
-
     def _mass(self) -> float:
-        a, b = self._band()
-        return b - a
+        """The share of the distribution within the band (from the nearer tail: no rounding to 1)."""
+        lo, hi = self._score(self.lower), self._score(self.upper)
+        return float(ndtr(-lo) - ndtr(-hi)) if lo > 0 else float(ndtr(hi) - ndtr(lo))
 
     def values(self, u) -> np.ndarray:
         """Covariate values of patients with standard-normal scores ``u``."""
         u = np.asarray(u, float)
-        a, b = self._band()
-        if (a, b) != (0.0, 1.0):  # a band: the scores mapped into it, keeping their order
-            u = ndtri(a + (b - a) * ndtr(u))
+        lo, hi = self._score(self.lower), self._score(self.upper)
+        # A band: the scores mapped into it, keeping their order. A band above the median is
+        # mapped through upper-tail probabilities, which keep their precision far out (weight >
+        # 500 kg has a share of 1e-15: as lower-tail ones they would round to 1).
+        if lo > 0:
+            u = -ndtri(ndtr(-hi) + (ndtr(-lo) - ndtr(-hi)) * ndtr(-u))
+        elif (lo, hi) != (-math.inf, math.inf):
+            u = ndtri(ndtr(lo) + (ndtr(hi) - ndtr(lo)) * ndtr(u))
         if self.distribution == "lognormal":
             return self.location * np.exp(self.spread * u)
         if self.distribution == "normal":

@@ -136,6 +136,12 @@ def test_a_band_maps_the_population_into_it_keeping_its_shape():
     expected = (ndtr(s(120)) - ndtr(s(100))) / (1 - ndtr(s(100)))
     assert abs(np.mean(x <= 120.0) - expected) < 2.0 / N
     assert light.values(u).max() <= 100.0
+    # far in the upper tail (a share of 1.4e-15 above 500 kg) the band keeps its precision:
+    # F(x | x > 500) at 510 kg from survival functions
+    far = w.within(500.0, math.inf).values(u)
+    assert np.all(np.isfinite(far)) and far.min() > 500.0 and np.all(np.diff(far) > 0)
+    expected = 1 - ndtr(-s(510)) / ndtr(-s(500))
+    assert abs(np.mean(far <= 510.0) - expected) < 2.0 / N
     with pytest.raises(pkpd.PkpdError, match="lower end 100 must be below its upper end 90"):
         w.within(100, 90)
     with pytest.raises(pkpd.PkpdError, match="no patient of this distribution lies in"):
