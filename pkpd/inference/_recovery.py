@@ -181,6 +181,10 @@ def recovery(fit, n_trials: int = 100, *, trial=None, seed: int = 0, profile: bo
                 failed.append((index, message))
             else:
                 rows += r
+    if not rows:  # nothing recovered: the design cannot be refitted (e.g. fewer residuals than parameters)
+        index, message = failed[0]
+        raise PkpdError(f"Every one of the {n_trials} simulated trials failed to refit; simulated trial {index}: "
+                        f"{message}")
     table = pd.DataFrame(rows, columns=["trial", "parameter", "truth", "estimate", "lower", "upper", "covered",
                                         "identifiable"])
     return Recovery(table, tuple(failed), n_trials)

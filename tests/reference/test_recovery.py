@@ -48,6 +48,13 @@ def test_recovery_is_seeded_independently_of_chunks_and_records_each_parameter(f
     assert not a.table["covered"].any()
     with pytest.raises(pkpd.PkpdError, match="n_trials"):
         pkpd.recovery(fit, 0)
+    # a design that cannot be refitted is an error: one arm, one time, one endpoint give 2 residuals,
+    # and the kout prior one more, for 4 parameters
+    one_arm = pkpd.inference.trial_from_text("arm,regimen,n,week,endpoint,responders\n"
+                                             "a,45 mg SC at week 0,64,12,PASI75,0\n")
+    with pytest.raises(pkpd.PkpdError, match=r"Every one of the 2 simulated trials failed to refit; simulated trial "
+                                             r"0: Cannot fit 4 parameters"):
+        pkpd.recovery(fit, 2, trial=one_arm, profile=False, starts=1, chunk=1)
 
 
 def test_simulated_trials_take_the_design_of_a_given_table(fit):
