@@ -153,6 +153,9 @@ def recovery(fit, n_trials: int = 100, *, trial=None, seed: int = 0, profile: bo
     chunk, client, progress
         Trials per chunk; a dask.distributed Client to run the chunks on (default: the
         active client, else threads); a progress bar.
+
+    Trials whose refit fails are listed in ``failed``; when every one fails (a design that
+    cannot be fitted) a PkpdError gives the first one's reason.
     """
     from ..parallel import run_chunks
     fit = load_fit(fit)
