@@ -12,13 +12,12 @@ With ``--weeks 4,8,12,16,20,24`` each simulated trial has the same arms and pati
 visits at those weeks instead of week 12 alone (ASSUMPTION of this benchmark: the phase II
 trial went on beyond week 12, with an extra dose at week 16 if needed and placebo crossing
 over at week 20, but its abstract reports week 12 only; the simulated arms keep their first
-regimen throughout). Week 12
-alone does not identify every parameter of the richer structures (kout of the Hill
-structure, ke0 of the effect compartment: their intervals reach the parameter's bounds), and
-no interval can cover a parameter the data do not inform 95% of the time: it is the whole
-range, or it is wrong. The time course identifies them, so the intervals' calibration can be
-checked for every parameter; the counts at each visit are independent draws, as the fit's
-likelihood treats them.
+regimen throughout). Week 12 alone does not identify every parameter of the richer
+structures (kout of the Hill structure, ke0 of the effect compartment: their intervals reach
+the parameter's bounds), and no interval can cover a parameter the data do not inform 95% of
+the time: it is the whole range, or it is wrong. The time course identifies them, so the
+intervals' calibration can be checked for every parameter; the counts at each visit are
+independent draws, as the fit's likelihood treats them.
 
 Acceptance (issue 11): at least 100 trials per structure, coverage within 90-98% per
 parameter. The binomial SE of a coverage of 95% over 100 trials is 2.2 points.
@@ -34,6 +33,8 @@ time. Refits run in chunks on a dask LocalCluster of ``--workers`` processes (th
 import argparse
 import time
 import warnings
+
+import pandas as pd
 
 import pkpd
 from pkpd.design import Design
@@ -64,12 +65,9 @@ def truth(name: str, design: Design):
 def visits(weeks: list[float]) -> pkpd.inference.TrialData:
     """The phase II design (its arms, regimens and patients) with PASI75 and PASI90 at ``weeks``;
     the counts are placeholders (a design for the simulated trials)."""
-    phase2 = pkpd.load_trial(TRIAL)
-    lines = ["arm,regimen,n,week,endpoint,responders"]
-    for arm, day, n, responders in phase2.groups():
-        regimen = str(phase2.regimens[arm]).replace('"', '""')
-        lines += [f'"{arm}","{regimen}",{n},{week!r},{endpoint},0' for week in weeks for endpoint in responders]
-    return pkpd.inference.trial_from_text("\n".join(lines) + "\n", source=f"phase II design, visits at weeks {weeks}")
+    table = pkpd.load_trial(TRIAL).table[["arm", "regimen", "n", "endpoint"]]
+    return pkpd.load_trial(pd.concat([rows.assign(week=week, responders=0) for _, rows in table.groupby(
+        "arm", sort=False) for week in weeks], ignore_index=True))
 
 
 def main(argv=None):
